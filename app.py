@@ -1,0 +1,50 @@
+"""The application factory and the Flask CLI entry (`flask --app app …`). Nothing connects at import."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+
+from config import load_settings
+
+
+def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(load_settings(config_name, app.instance_path, overrides))
+
+    from extensions import redis_from_url, resolve_redis_url
+    from logging_setup import configure_logging
+    from models import db
+
+    configure_logging(app)
+    db.init_app(app)
+    _init_migrations(app, db)
+    app.config["REDIS_URL"] = resolve_redis_url(app.config["REDIS_URL"], app.instance_path)
+    app.extensions["redis"] = redis_from_url(app.config["REDIS_URL"])
+
+    from api import bp as api_bp
+    from bot.official_account import bp as official_account_bp
+    from health import bp as health_bp
+
+    app.register_blueprint(official_account_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp, url_prefix="/api")
+
+    from cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _init_migrations(app: Flask, db) -> None:
+    from flask_migrate import Migrate
+
+    Migrate(
+        app, db, directory=os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations"), render_as_batch=True
+    )
+
+
+logging.getLogger("rq.worker").setLevel(logging.INFO)

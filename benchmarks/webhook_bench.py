@@ -1,0 +1,196 @@
+"""Webhook benchmark: signed, AES-encrypted official-account pushes against the service as `make run` starts it.
+
+    .venv/bin/python -m benchmarks.webhook_bench [--requests 4000] [--connections 16]
+
+Starts the real launcher (gunicorn + RQ worker + embedded Redis + SQLite in a temporary folder, or
+DATABASE_URL/REDIS_URL if set) with a fake WeChat API on loopback, replays unique pushes from a few
+thousand openids over keep-alive connections, and prints requests/s and p50/p99 latency; then waits for
+the worker to turn every push into a ticket and an acknowledgement and prints those counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from tests.fakes.wechat_api import FakeWeChatApi  # noqa: E402
+from tests.wechat_push import AES_KEY, APPID, TOKEN, encrypted_push, text_xml  # noqa: E402
+
+PLACES = [
+    "阳光花园",
+    "幸福里小区",
+    "东大菜市场",
+    "西环路",
+    "滨河小区",
+    "书香苑",
+    "锦绣家园",
+    "杨庄小学",
+    "东大花园",
+    "建设路",
+]
+MATTERS = [
+    "路灯不亮好几天了",
+    "垃圾堆了一周没人清运",
+    "下水道堵了污水漫到路上",
+    "楼道里堆满杂物有消防隐患",
+    "广场舞噪音太大影响休息",
+    "井盖松动晚上很危险",
+    "电梯经常停运老人上下楼困难",
+    "路面有个大坑电动车摔了",
+    "小区门口占道经营很拥堵",
+    "自来水发黄没法用",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def build_pushes(count: int, openids: int, start_id: int) -> list[tuple[str, bytes]]:
+    rng = random.Random(7)
+    pushes = []
+    for index in range(count):
+        text = f"{rng.choice(PLACES)}{rng.randint(1, 20)}号楼{rng.choice(MATTERS)}"
+        xml = text_xml(f"oBench{rng.randrange(openids):05d}", text, msg_id=start_id + index)
+        pushes.append(encrypted_push(xml))
+    return pushes
+
+
+def fire(port: int, pushes: list[tuple[str, bytes]], connections: int) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    cursor = iter(range(len(pushes)))
+
+    def run() -> None:
+        nonlocal errors
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine, bad = [], 0
+        while True:
+            with lock:
+                index = next(cursor, None)
+            if index is None:
+                break
+            query, body = pushes[index]
+            started = time.perf_counter()
+            try:
+                conn.request("POST", f"/wechat/mp?{query}", body=body, headers={"Content-Type": "text/xml"})
+                response = conn.getresponse()
+                ok = response.read() == b"success" and response.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            mine.append(time.perf_counter() - started)
+            bad += not ok
+        with lock:
+            latencies.extend(mine)
+            errors += bad
+
+    threads = [threading.Thread(target=run) for _ in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors, time.perf_counter() - started
+
+
+def wait_healthy(port: int, timeout: float = 120) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                return json.loads(response.read())
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit("service did not become healthy")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--openids", type=int, default=3000)
+    parser.add_argument("--drain-timeout", type=float, default=600)
+    args = parser.parse_args()
+
+    api = FakeWeChatApi().start()
+    instance = tempfile.mkdtemp(prefix="bench-instance-")
+    port = free_port()
+    env = dict(
+        os.environ,
+        INSTANCE_PATH=instance,
+        PORT=str(port),
+        WECHAT_TOKEN=TOKEN,
+        WECHAT_APPID=APPID,
+        WECHAT_SECRET="benchsecret",
+        WECHAT_AES_KEY=AES_KEY,
+        WECHAT_API_BASE=api.base_url,
+    )
+    service = subprocess.Popen(
+        [sys.executable, "-m", "scripts.launch"],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_healthy(port)
+        print(
+            f"cores: {os.cpu_count()}  connections: {args.connections}  requests: {args.requests}  "
+            f"database: {os.environ.get('DATABASE_URL', 'sqlite (instance)')}"
+        )
+        pushes = build_pushes(args.requests, args.openids, start_id=int(time.time()) * 1000)
+        fire(port, build_pushes(200, 50, start_id=1), args.connections)  # warm-up, not measured
+        latencies, errors, elapsed = fire(port, pushes, args.connections)
+        print(
+            f"webhook: {len(latencies) / elapsed:.0f} req/s  p50 {percentile(latencies, 0.50) * 1000:.1f} ms  "
+            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms  max {max(latencies) * 1000:.1f} ms  errors {errors}"
+        )
+        total = args.requests + 200
+        deadline = time.time() + args.drain_timeout
+        while time.time() < deadline:
+            health = wait_healthy(port)
+            acked = len(api.sent())
+            if health.get("inbound_unprocessed") == 0 and acked >= total:
+                break
+            time.sleep(1)
+        print(
+            f"backlog cleared in {time.time() - (deadline - args.drain_timeout):.1f} s after the burst; "
+            f"pushes {total}, acknowledgements sent {len(api.sent())}, "
+            f"unprocessed {wait_healthy(port).get('inbound_unprocessed')}"
+        )
+    finally:
+        service.send_signal(signal.SIGINT)
+        try:
+            service.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            service.kill()
+        api.stop()
+
+
+if __name__ == "__main__":
+    main()

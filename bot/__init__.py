@@ -1,0 +1,1 @@
+"""The WeChat side: webhook blueprints, push checks, outbound API clients."""

@@ -1,0 +1,22 @@
+"""Flask CLI commands (`flask --app app <command>`)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_commands(app: Flask) -> None:
+    from cli import region, users, worker
+
+    app.cli.add_command(region.import_region_command)
+    app.cli.add_command(region.load_demo_command)
+    app.cli.add_command(users.create_user_command)
+    app.cli.add_command(users.create_token_command)
+    app.cli.add_command(worker.worker_command)
+    app.cli.add_command(worker.recover_command)
+    try:  # TEMP until parser lands
+        from cli import parser_commands
+    except ImportError:
+        return
+    app.cli.add_command(parser_commands.parse_command)
+    app.cli.add_command(parser_commands.train_classifier_command)

@@ -1,0 +1,134 @@
+"""Settings from the environment, validated when the app starts.
+
+Every name here is part of the external contract (see README): DATABASE_URL, REDIS_URL, SECRET_KEY,
+PORT, WECHAT_*, WECOM_*. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = CONFIG_DIR.parent
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; raised by create_app before anything is served."""
+
+
+class Config:
+    TESTING = False
+    SECRET_KEY = os.environ.get("SECRET_KEY", "")
+    SQLALCHEMY_DATABASE_URI = ""
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    REDIS_URL = ""
+    # WeChat official account
+    WECHAT_TOKEN = ""
+    WECHAT_APPID = ""
+    WECHAT_SECRET = ""
+    WECHAT_AES_KEY = ""
+    WECHAT_API_BASE = "https://api.weixin.qq.com"
+    # WeCom self-built app and AI bot
+    WECOM_CORP_ID = ""
+    WECOM_TOKEN = ""
+    WECOM_AES_KEY = ""
+    WECOM_SECRET = ""
+    WECOM_AGENT_ID = ""
+    WECOM_API_BASE = "https://qyapi.weixin.qq.com"
+    # Inbound safety limits: WeChat pushes are tiny; replays older than this are refused.
+    MAX_WEBHOOK_BODY = 1024 * 1024
+    WEBHOOK_MAX_CLOCK_SKEW = 300
+    OUTBOUND_TIMEOUT = 5.0
+    # How long an unanswered clarifying question keeps the dialog open (seconds).
+    DIALOG_TTL = 30 * 60
+    # Image/voice/location messages join the resident's ticket if it is at most this old (seconds).
+    ATTACH_WINDOW = 2 * 60 * 60
+    TIMEZONE = "Asia/Shanghai"
+
+
+class DevelopmentConfig(Config):
+    pass
+
+
+class TestConfig(Config):
+    TESTING = True
+
+
+class ProductionConfig(Config):
+    pass
+
+
+configs = {"development": DevelopmentConfig, "test": TestConfig, "production": ProductionConfig}
+
+_ENV_KEYS = (
+    "SECRET_KEY",
+    "REDIS_URL",
+    "WECHAT_TOKEN",
+    "WECHAT_APPID",
+    "WECHAT_SECRET",
+    "WECHAT_AES_KEY",
+    "WECHAT_API_BASE",
+    "WECOM_CORP_ID",
+    "WECOM_TOKEN",
+    "WECOM_AES_KEY",
+    "WECOM_SECRET",
+    "WECOM_AGENT_ID",
+    "WECOM_API_BASE",
+)
+
+
+def load_settings(config_name: str | None, instance_path: str, overrides: dict | None = None) -> dict:
+    """Collect settings: class defaults, then the environment, then explicit overrides (tests)."""
+    name = config_name or os.environ.get("APP_ENV", "development")
+    if name not in configs:
+        raise ConfigError(f"APP_ENV={name!r} is not one of {sorted(configs)}")
+    cls = configs[name]
+    settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
+    for key in _ENV_KEYS:
+        if os.environ.get(key):
+            settings[key] = os.environ[key]
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'civic.db'}"
+    settings["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(database_url)
+    settings.update(overrides or {})
+    validate(settings)
+    return settings
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual postgres:// spellings and use the psycopg 3 driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def validate(settings: dict) -> None:
+    """Fail at start with a clear message instead of at the first message."""
+    for key in ("WECHAT_AES_KEY", "WECOM_AES_KEY"):
+        value = settings.get(key)
+        if value:
+            check_aes_key(key, value)
+    if settings.get("WECHAT_AES_KEY") and not settings.get("WECHAT_APPID"):
+        raise ConfigError("WECHAT_AES_KEY is set but WECHAT_APPID is not: safe mode needs the AppID")
+    if settings.get("WECOM_AES_KEY") and not settings.get("WECOM_CORP_ID"):
+        raise ConfigError("WECOM_AES_KEY is set but WECOM_CORP_ID is not")
+    for key in ("WECHAT_API_BASE", "WECOM_API_BASE"):
+        if not str(settings.get(key, "")).startswith(("http://", "https://")):
+            raise ConfigError(f"{key} must be an http(s) URL, got {settings.get(key)!r}")
+    if not settings.get("TESTING") and os.environ.get("APP_ENV") == "production" and not settings.get("SECRET_KEY"):
+        raise ConfigError("SECRET_KEY must be set in production")
+
+
+def check_aes_key(name: str, value: str) -> None:
+    """An EncodingAESKey is 43 base64 characters that decode to 32 bytes."""
+    if len(value) != 43:
+        raise ConfigError(f"{name} must be 43 characters (WeChat's EncodingAESKey), got {len(value)}")
+    try:
+        raw = base64.b64decode(value + "=", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError(f"{name} is not valid base64: {exc}") from None
+    if len(raw) != 32:
+        raise ConfigError(f"{name} must decode to 32 bytes, got {len(raw)}")

@@ -1,0 +1,71 @@
+"""Resident commands on the official account: 查询, 取消, 帮助."""
+
+from __future__ import annotations
+
+import re
+
+from handlers import replies
+from models import OPEN_STATUSES, STATUS_LABELS, Ticket, TicketStatus, add_event, db, ticket_by_number
+
+_COMMAND = re.compile(r"^\s*(查询|查看|进度|取消|撤回|帮助|help|\?|？)\s*[:：]?\s*([0-9A-Za-z]*)\s*$", re.IGNORECASE)
+
+
+def handle_command(intake, text: str) -> bool:
+    """Answer a command and return True; False when the text is not a command."""
+    match = _COMMAND.match(text)
+    if not match:
+        return False
+    verb, number = match.group(1), match.group(2)
+    if verb in ("查询", "查看", "进度"):
+        _query(intake, number)
+    elif verb in ("取消", "撤回"):
+        if not number:
+            return False  # "取消" alone reads as ordinary words, not a command
+        _cancel(intake, number)
+    else:
+        intake.reply(replies.HELP, kind="help")
+    return True
+
+
+def _own_ticket(intake, number: str) -> Ticket | None:
+    ticket = ticket_by_number(number)
+    if ticket is None or not any(r.external_id == intake.resident.openid for r in ticket.reporters):
+        return None  # another resident's ticket is "not found", never disclosed
+    return ticket
+
+
+def _query(intake, number: str) -> None:
+    if number:
+        ticket = _own_ticket(intake, number)
+        intake.reply(replies.status_line(ticket, STATUS_LABELS) if ticket else replies.NOT_FOUND, kind="query")
+        return
+    tickets = (
+        db.session.execute(
+            db.select(Ticket)
+            .filter(
+                Ticket.reporters.any(external_id=intake.resident.openid),
+                Ticket.status.in_(list(OPEN_STATUSES) + [TicketStatus.RESOLVED]),
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(5)
+        )
+        .scalars()
+        .all()
+    )
+    text = "\n".join(replies.status_line(t, STATUS_LABELS) for t in tickets) if tickets else replies.NO_TICKETS
+    intake.reply(text, kind="query")
+
+
+def _cancel(intake, number: str) -> None:
+    ticket = _own_ticket(intake, number)
+    if ticket is None:
+        intake.reply(replies.NOT_FOUND, kind="cancel")
+        return
+    if not ticket.is_open:
+        intake.reply(replies.CANNOT_CANCEL.format(number=number, status=STATUS_LABELS[ticket.status]), kind="cancel")
+        return
+    ticket.status = TicketStatus.CANCELLED
+    add_event(ticket, "cancelled", f"resident:{intake.resident.openid}").created_at = intake.now
+    if intake.resident.pending_ticket_id == ticket.id:
+        intake.resident.pending_ticket_id = intake.resident.pending_field = intake.resident.pending_until = None
+    intake.reply(replies.CANCELLED.format(number=number), kind="cancel", ticket=ticket)

@@ -1,0 +1,46 @@
+"""Official-account events: subscribe, unsubscribe, periodic LOCATION, menu clicks."""
+
+from __future__ import annotations
+
+from handlers import replies
+from handlers.tickets import grid_nodes
+from models import node_by_code
+from workflow.geo import locate_grid
+
+# Menu keys a county can configure on the account's custom menu.
+MENU_REPLIES = {"HELP": replies.HELP, "REPORT": replies.HELP}
+
+
+def handle_event(intake) -> None:
+    event = intake.inbound.msg_type.split(":", 1)[1]
+    resident, payload = intake.resident, intake.inbound.payload
+    if event in ("subscribe", "subscribe_scan"):
+        resident.subscribed = True
+        resident.subscribed_at = intake.now
+        _remember_scene(resident, payload)
+        intake.reply(replies.WELCOME, kind="welcome")
+    elif event == "scan":
+        _remember_scene(resident, payload)
+    elif event == "unsubscribe":
+        resident.subscribed = False
+        resident.unsubscribed_at = intake.now
+    elif event == "location":
+        try:
+            resident.lat, resident.lng = float(payload.get("Latitude")), float(payload.get("Longitude"))
+        except (TypeError, ValueError):
+            return
+        resident.grid_code = locate_grid(grid_nodes(), resident.lat, resident.lng) or resident.grid_code
+    elif event == "click":
+        text = MENU_REPLIES.get(str(payload.get("EventKey") or "").upper())
+        if text:
+            intake.reply(text, kind="menu")
+
+
+def _remember_scene(resident, payload: dict) -> None:
+    """A QR code posted in a grid carries the grid's code as its scene: it tells us where the resident lives.
+
+    wechatpy turns a subscribe with "qrscene_<code>" into `subscribe_scan` with the prefix removed.
+    """
+    scene = str(payload.get("EventKey") or "").removeprefix("qrscene_")
+    if scene and node_by_code(scene):
+        resident.grid_code = scene

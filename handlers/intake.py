@@ -1,0 +1,298 @@
+"""Resident intake on the official account: one inbound row in, ticket changes and replies out.
+
+`handle_inbound` runs in a worker. It is idempotent: a processed row is skipped, and every reply it
+queues has a dedup key derived from the inbound row, so a re-run after a crash queues nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from handlers import commands, events, replies
+from handlers.tickets import (
+    apply_demand,
+    create_ticket,
+    grid_nodes,
+    owner_name,
+    queue_message,
+    set_deadlines,
+)
+from models import (
+    InboundMessage,
+    InboundStatus,
+    Resident,
+    Ticket,
+    TicketStatus,
+    add_event,
+    db,
+    get_or_create_resident,
+    node_by_code,
+)
+from workflow.geo import locate_grid
+
+
+@dataclass
+class Intake:
+    inbound: InboundMessage
+    resident: Resident
+    now: datetime
+    parser: object
+    attach_window: timedelta
+    dialog_ttl: timedelta
+    outbox: list = field(default_factory=list)
+
+    def reply(self, text: str, kind: str = "reply", ticket: Ticket | None = None, suffix: str = "") -> None:
+        self.outbox.append(
+            queue_message(
+                channel="mp",
+                recipient=self.inbound.sender,
+                kind=kind,
+                text=text,
+                ticket=ticket,
+                dedup_key=f"mp:{self.inbound.id}:{kind}{suffix}",
+            )
+        )
+
+
+def handle_inbound(
+    inbound_id: int, parser, now: datetime, attach_window: timedelta, dialog_ttl: timedelta
+) -> list[int]:
+    """Process one stored push; returns the outbox ids to deliver (empty when already processed)."""
+    inbound = db.session.execute(
+        db.select(InboundMessage).filter_by(id=inbound_id).with_for_update()
+    ).scalar_one_or_none()
+    if inbound is None or inbound.status == InboundStatus.PROCESSED:
+        return []
+    inbound.attempts += 1
+    resident = get_or_create_resident(inbound.sender)
+    intake = Intake(inbound, resident, now, parser, attach_window, dialog_ttl)
+    handler = _HANDLERS.get(inbound.msg_type)
+    if handler is None and inbound.msg_type.startswith("event:"):
+        handler = events.handle_event
+    if handler is not None:
+        handler(intake)
+    if not inbound.msg_type.startswith("event:"):
+        resident.last_message_at = now
+    inbound.status = InboundStatus.PROCESSED
+    inbound.processed_at = now
+    inbound.error = None
+    db.session.flush()
+    ids = [message.id for message in intake.outbox]
+    db.session.commit()
+    return ids
+
+
+def handle_text(intake: Intake) -> None:
+    text = (intake.inbound.content or "").strip()
+    if commands.handle_command(intake, text):
+        return
+    pending = _pending_ticket(intake)
+    if pending is not None:
+        _merge_answer(intake, pending, text)
+        return
+    demand = intake.parser.parse(text, reporter_grid=intake.resident.grid_code)
+    if "matter" in demand.missing:
+        intake.reply(replies.NOTHING_TO_ACT_ON, kind="nothing")
+        return
+    _open_ticket(intake, demand)
+
+
+def _open_ticket(intake: Intake, demand) -> Ticket:
+    resident = intake.resident
+    ticket = create_ticket(
+        demand=demand,
+        channel="mp",
+        now=intake.now,
+        reporter_channel="mp",
+        reporter_id=resident.openid,
+        reporter_grid=resident.grid_code,
+        actor=f"resident:{resident.openid}",
+    )
+    intake.inbound.ticket_id = ticket.id
+    if ticket.grid_code:
+        resident.grid_code = ticket.grid_code
+    if ticket.missing:
+        _ask(intake, ticket, ticket.missing[0])
+    intake.reply(replies.acknowledgement(ticket, owner_name(ticket), ticket.missing[:1]), kind="ack", ticket=ticket)
+    return ticket
+
+
+def _ask(intake: Intake, ticket: Ticket, field_name: str) -> None:
+    """Keep the dialog open: the resident's next text answers this question for this ticket."""
+    intake.resident.pending_ticket_id = ticket.id
+    intake.resident.pending_field = field_name
+    intake.resident.pending_until = intake.now + intake.dialog_ttl
+    add_event(ticket, "asked", "system", field=field_name).created_at = intake.now
+
+
+def _pending_ticket(intake: Intake) -> Ticket | None:
+    resident = intake.resident
+    if not resident.pending_ticket_id or not resident.pending_until or resident.pending_until < intake.now:
+        return None
+    ticket = db.session.get(Ticket, resident.pending_ticket_id)
+    return ticket if ticket is not None and ticket.is_open else None
+
+
+def _close_dialog(resident: Resident) -> None:
+    resident.pending_ticket_id = resident.pending_field = resident.pending_until = None
+
+
+def _merge_answer(intake: Intake, ticket: Ticket, answer: str) -> None:
+    original = intake.parser.parse(ticket.description, reporter_grid=intake.resident.grid_code)
+    merged = intake.parser.merge(original, answer)
+    old_owner = ticket.owner_code
+    apply_demand(ticket, merged, intake.resident.grid_code)
+    if ticket.status == TicketStatus.WAITING and "matter" not in ticket.missing:
+        ticket.status = TicketStatus.ASSIGNED
+        set_deadlines(ticket, intake.now)
+    intake.inbound.ticket_id = ticket.id
+    add_event(
+        ticket, "supplemented", f"resident:{intake.resident.openid}", note=answer[:500], missing=list(ticket.missing)
+    ).created_at = intake.now
+    if ticket.owner_code != old_owner:
+        add_event(
+            ticket, "assigned", "system", owner=ticket.owner_code, reason=ticket.fields.get("routed_by")
+        ).created_at = intake.now
+    if ticket.grid_code:
+        intake.resident.grid_code = ticket.grid_code
+    _close_dialog(intake.resident)
+    intake.reply(replies.supplement_received(ticket, owner_name(ticket)), kind="supplement", ticket=ticket)
+
+
+def _recent_open_ticket(intake: Intake) -> Ticket | None:
+    pending = _pending_ticket(intake)
+    if pending is not None:
+        return pending
+    since = intake.now - intake.attach_window
+    return (
+        db.session.execute(
+            db.select(Ticket)
+            .filter(
+                Ticket.reporters.any(external_id=intake.resident.openid),
+                Ticket.created_at >= since,
+                Ticket.status.in_(
+                    [TicketStatus.ASSIGNED, TicketStatus.SIGNED, TicketStatus.PROCESSING, TicketStatus.WAITING]
+                ),
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
+
+
+def handle_media(intake: Intake) -> None:
+    """Images, video and voice without recognised text join the resident's recent ticket or start one."""
+    payload = intake.inbound.payload
+    media = {k: payload.get(k) for k in ("MediaId", "PicUrl", "Format", "ThumbMediaId") if payload.get(k)}
+    what = {"image": "图片", "voice": "语音", "video": "视频", "shortvideo": "视频"}.get(
+        intake.inbound.msg_type, "附件"
+    )
+    if intake.inbound.msg_type == "voice" and (intake.inbound.content or "").strip():
+        handle_text(intake)  # voice with Recognition text is a demand in words
+        ticket = db.session.get(Ticket, intake.inbound.ticket_id) if intake.inbound.ticket_id else None
+        if ticket is not None:
+            add_event(
+                ticket, "attachment", f"resident:{intake.resident.openid}", media_type="voice", **media
+            ).created_at = intake.now
+        return
+    ticket = _recent_open_ticket(intake)
+    if ticket is None:
+        demand = intake.parser.parse("", reporter_grid=intake.resident.grid_code)
+        ticket = _open_waiting_ticket(intake, demand, what)
+    else:
+        intake.reply(replies.attachment_received(ticket, what), kind="attached", ticket=ticket)
+    intake.inbound.ticket_id = ticket.id
+    add_event(
+        ticket, "attachment", f"resident:{intake.resident.openid}", media_type=intake.inbound.msg_type, **media
+    ).created_at = intake.now
+
+
+def _open_waiting_ticket(intake: Intake, demand, what: str) -> Ticket:
+    """A picture alone is evidence of something: keep it on a ticket that waits for the words."""
+    resident = intake.resident
+    ticket = create_ticket(
+        demand=demand,
+        channel="mp",
+        now=intake.now,
+        reporter_channel="mp",
+        reporter_id=resident.openid,
+        reporter_grid=resident.grid_code,
+        actor=f"resident:{resident.openid}",
+    )
+    ticket.status = TicketStatus.WAITING
+    ticket.description = f"[{what}]"
+    _ask(intake, ticket, "matter")
+    intake.reply(
+        f"已收到您发送的{what}（工单号：{ticket.number}）。" + replies.ASK["matter"], kind="ask", ticket=ticket
+    )
+    return ticket
+
+
+def handle_link(intake: Intake) -> None:
+    ticket = _recent_open_ticket(intake)
+    payload = intake.inbound.payload
+    if ticket is None:
+        handle_text(intake)
+        return
+    add_event(
+        ticket,
+        "attachment",
+        f"resident:{intake.resident.openid}",
+        media_type="link",
+        url=payload.get("Url"),
+        title=payload.get("Title"),
+    ).created_at = intake.now
+    intake.inbound.ticket_id = ticket.id
+    intake.reply(replies.attachment_received(ticket, "链接"), kind="attached", ticket=ticket)
+
+
+def handle_location(intake: Intake) -> None:
+    """A shared location: remember it, and place the resident's recent ticket that lacks a grid."""
+    payload = intake.inbound.payload
+    try:
+        lat, lng = float(payload.get("Location_X")), float(payload.get("Location_Y"))
+    except (TypeError, ValueError):
+        intake.reply(replies.location_recorded(None), kind="location")
+        return
+    resident = intake.resident
+    resident.lat, resident.lng = lat, lng
+    grid_code = locate_grid(grid_nodes(), lat, lng)
+    grid = node_by_code(grid_code)
+    if grid_code:
+        resident.grid_code = grid_code
+    ticket = _recent_open_ticket(intake)
+    if ticket is not None and (not ticket.grid_code or "location" in (ticket.missing or [])):
+        ticket.lat, ticket.lng = lat, lng
+        ticket.location_text = ticket.location_text or payload.get("Label") or f"{lat:.5f},{lng:.5f}"
+        ticket.grid_code = ticket.owner_code = grid_code or ticket.owner_code
+        ticket.missing = [m for m in (ticket.missing or []) if m != "location"]
+        add_event(
+            ticket,
+            "located",
+            f"resident:{resident.openid}",
+            lat=lat,
+            lng=lng,
+            label=payload.get("Label"),
+            grid=grid_code,
+        ).created_at = intake.now
+        add_event(ticket, "assigned", "system", owner=ticket.owner_code, reason="location").created_at = intake.now
+        if resident.pending_ticket_id == ticket.id and resident.pending_field == "location":
+            _close_dialog(resident)
+        intake.inbound.ticket_id = ticket.id
+        intake.reply(replies.supplement_received(ticket, grid.name if grid else None), kind="located", ticket=ticket)
+        return
+    intake.reply(replies.location_recorded(grid.name if grid else None), kind="location")
+
+
+_HANDLERS = {
+    "text": handle_text,
+    "image": handle_media,
+    "voice": handle_media,
+    "video": handle_media,
+    "shortvideo": handle_media,
+    "location": handle_location,
+    "link": handle_link,
+}

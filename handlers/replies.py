@@ -1,0 +1,73 @@
+"""Every text a resident reads, in one place (Chinese, short, says what happens next)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+EMERGENCY_HINT = "如遇危及生命财产安全的紧急情况，请立即拨打110、119或120。"
+
+HELP = (
+    "您好！这里是县网格化服务平台。\n"
+    "直接发送文字（可附图片、位置）即可反映问题，例如：“幸福里小区3号楼门口路灯不亮”。\n"
+    "回复“查询”查看您的工单，“查询 工单号”查看进度，“取消 工单号”撤回。\n" + EMERGENCY_HINT
+)
+
+WELCOME = "感谢关注！" + HELP
+
+ASK = {
+    "location": "为尽快派到责任网格，请补充具体地点（小区/村组、楼栋门牌号），直接回复即可。",
+    "matter": "请用一句话描述您要反映的问题，例如“3号楼楼道灯坏了”，直接回复即可。",
+}
+
+
+def local_time(moment: datetime | None) -> str:
+    return moment.astimezone(LOCAL_TZ).strftime("%m月%d日%H:%M") if moment else "—"
+
+
+def acknowledgement(ticket, owner_name: str | None, missing: list[str]) -> str:
+    lines = [f"您反映的问题已受理，工单号：{ticket.number}。"]
+    if ticket.category:
+        lines.append(f"类别：{ticket.category}" + (f"/{ticket.subcategory}" if ticket.subcategory else ""))
+    if ticket.location_text or owner_name:
+        place = ticket.location_text or ""
+        lines.append(f"地点：{place}" + (f"（{owner_name}）" if owner_name else ""))
+    lines.append(f"将于{local_time(ticket.sign_due_at)}前签收、{local_time(ticket.due_at)}前办结，进展会及时告知您。")
+    if ticket.urgency == "urgent":
+        lines.append("已按紧急事项处理。" + EMERGENCY_HINT)
+    for field in missing:
+        if field in ASK:
+            lines.append(ASK[field])
+    lines.append(f"回复“查询 {ticket.number}”可随时查看进度。")
+    return "\n".join(lines)
+
+
+def supplement_received(ticket, owner_name: str | None) -> str:
+    where = f"，已转交{owner_name}" if owner_name else ""
+    return f"已收到您的补充，工单{ticket.number}已更新{where}。"
+
+
+def attachment_received(ticket, what: str) -> str:
+    return f"已收到您发送的{what}，已补充到工单{ticket.number}。"
+
+
+def location_recorded(grid_name: str | None) -> str:
+    if grid_name:
+        return f"已记录您的位置（{grid_name}）。反映问题时若不写地点，将默认派到该网格。"
+    return "已记录您的位置。"
+
+
+def status_line(ticket, labels: dict) -> str:
+    return (
+        f"工单{ticket.number}：{labels.get(ticket.status, ticket.status)}"
+        f"，{ticket.category or '待分类'}，受理于{local_time(ticket.created_at)}，办结时限{local_time(ticket.due_at)}。"
+    )
+
+
+NO_TICKETS = "您目前没有办理中的工单。" + "直接发送文字即可反映问题。"
+NOT_FOUND = "没有找到该工单，请核对工单号（可回复“查询”查看您的全部工单）。"
+CANCELLED = "工单{number}已按您的要求撤回。如问题仍存在，可随时重新反映。"
+CANNOT_CANCEL = "工单{number}当前状态为“{status}”，无法撤回。"
+NOTHING_TO_ACT_ON = "没有看懂您要反映的问题。" + ASK["matter"]

@@ -1,0 +1,38 @@
+"""GET /healthz: database, Redis and queue state; 503 when a dependency is down."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+
+from config.queues import all_queues
+from jobs import get_queue
+from models import InboundMessage, InboundStatus, db
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    report: dict = {"database": "ok", "redis": "ok", "queues": {}}
+    healthy = True
+    try:
+        db.session.execute(text("SELECT 1"))
+        report["inbound_unprocessed"] = db.session.execute(
+            db.select(db.func.count(InboundMessage.id)).filter_by(status=InboundStatus.RECEIVED)
+        ).scalar_one()
+    except Exception as exc:  # any driver error means "down"
+        db.session.rollback()
+        report["database"] = f"down: {type(exc).__name__}"
+        healthy = False
+    try:
+        redis = current_app.extensions["redis"]
+        redis.ping()
+        for name in all_queues():
+            report["queues"][name] = get_queue(name, redis).count
+        report["workers"] = len(redis.smembers("rq:workers"))
+    except Exception as exc:
+        report["redis"] = f"down: {type(exc).__name__}"
+        healthy = False
+    report["status"] = "ok" if healthy else "degraded"
+    return jsonify(report), 200 if healthy else 503

@@ -1,0 +1,49 @@
+"""Periodic work. Every worker ticks; per-period job ids make the ticks of many workers enqueue once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from flask import Flask
+from redis.exceptions import RedisError
+
+from config.queues import QueueNames
+from jobs import enqueue
+from jobs.intake import recover_inbound
+
+log = logging.getLogger(__name__)
+
+# (every N seconds, function, queue)
+PERIODIC = [
+    (60, recover_inbound, QueueNames.INTAKE),
+]
+
+
+def tick(now: float | None = None) -> int:
+    """Enqueue each periodic job whose period has started; returns how many were enqueued."""
+    now = time.time() if now is None else now
+    enqueued = 0
+    for every, func, queue in PERIODIC:
+        period = int(now // every)
+        if enqueue(func, queue=queue, job_id=f"cron-{func.__name__}-{period}", result_ttl=every * 2):
+            enqueued += 1
+    return enqueued
+
+
+def start_ticker(app: Flask, interval: float = 15.0) -> threading.Thread:
+    def run() -> None:
+        while True:
+            try:
+                with app.app_context():
+                    tick()
+            except RedisError as exc:
+                log.warning("cron tick skipped: %s", exc)
+            except Exception:
+                log.exception("cron tick failed")
+            time.sleep(interval)
+
+    thread = threading.Thread(target=run, name="cron-ticker", daemon=True)
+    thread.start()
+    return thread

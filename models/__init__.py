@@ -1,0 +1,53 @@
+"""SQLAlchemy models, one aggregate per module; this package re-exports them."""
+
+from models.audit import AuditEvent, audit
+from models.base import UTCDateTime, db, utcnow
+from models.inbound import InboundMessage, InboundStatus, store_inbound
+from models.outbox import Outbox, OutboxStatus
+from models.region import Member, RegionNode, node_by_code, region_tree, root_node, subtree_codes
+from models.resident import Resident, get_or_create_resident
+from models.staff import ApiToken, User, hash_token
+from models.ticket import (
+    DONE_STATUSES,
+    OPEN_STATUSES,
+    STATUS_LABELS,
+    Ticket,
+    TicketEvent,
+    TicketReporter,
+    TicketStatus,
+    add_event,
+    ticket_by_number,
+)
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "DONE_STATUSES",
+    "InboundMessage",
+    "InboundStatus",
+    "Member",
+    "OPEN_STATUSES",
+    "Outbox",
+    "OutboxStatus",
+    "RegionNode",
+    "Resident",
+    "STATUS_LABELS",
+    "Ticket",
+    "TicketEvent",
+    "TicketReporter",
+    "TicketStatus",
+    "UTCDateTime",
+    "User",
+    "add_event",
+    "audit",
+    "db",
+    "get_or_create_resident",
+    "hash_token",
+    "node_by_code",
+    "region_tree",
+    "root_node",
+    "store_inbound",
+    "subtree_codes",
+    "ticket_by_number",
+    "utcnow",
+]

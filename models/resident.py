@@ -1,0 +1,39 @@
+"""Residents who write to the official account, keyed by openid."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import TimestampMixin, UTCDateTime, db
+
+
+class Resident(TimestampMixin, db.Model):
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(128), unique=True)
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
+    subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The grid we last knew them in (a ticket's grid or a location message); routes place-less demands.
+    grid_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Clarifying dialog: the ticket waiting for an answer, what we asked, until when.
+    # No foreign key: tickets reference residents' openids, and a cycle would complicate migrations.
+    pending_ticket_id: Mapped[int | None] = mapped_column(Integer)
+    pending_field: Mapped[str | None] = mapped_column(String(32))
+    pending_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def get_or_create_resident(openid: str) -> Resident:
+    resident = db.session.execute(db.select(Resident).filter_by(openid=openid)).scalar_one_or_none()
+    if resident is None:
+        resident = Resident(openid=openid)
+        db.session.add(resident)
+        db.session.flush()
+    return resident

@@ -1,0 +1,114 @@
+"""The work order (工单) aggregate: ticket, its reporters and its timeline."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import TimestampMixin, UTCDateTime, db, utcnow
+
+
+class TicketStatus(enum.StrEnum):
+    ASSIGNED = "assigned"  # 派单: routed to an owner, waiting to be signed
+    SIGNED = "signed"  # 签收
+    PROCESSING = "processing"  # 办理
+    WAITING = "waiting"  # waiting on the resident; time limits pause
+    RESOLVED = "resolved"  # 办结, waiting for the resident's verdict
+    CLOSED = "closed"  # 回访 done
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = frozenset({TicketStatus.ASSIGNED, TicketStatus.SIGNED, TicketStatus.PROCESSING, TicketStatus.WAITING})
+DONE_STATUSES = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.CANCELLED})
+
+STATUS_LABELS = {
+    TicketStatus.ASSIGNED: "已受理，待签收",
+    TicketStatus.SIGNED: "已签收",
+    TicketStatus.PROCESSING: "办理中",
+    TicketStatus.WAITING: "待您补充信息",
+    TicketStatus.RESOLVED: "已办结",
+    TicketStatus.CLOSED: "已回访",
+    TicketStatus.CANCELLED: "已取消",
+}
+
+
+class Ticket(TimestampMixin, db.Model):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.ASSIGNED, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(32), index=True)
+    subcategory: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    urgency: Mapped[str] = mapped_column(String(8), default="normal")
+    urgency_reason: Mapped[str | None] = mapped_column(String(200))
+    grid_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    owner_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    location_text: Mapped[str | None] = mapped_column(String(400))
+    place: Mapped[str | None] = mapped_column(String(200))
+    building: Mapped[str | None] = mapped_column(String(32))
+    unit: Mapped[str | None] = mapped_column(String(32))
+    room: Mapped[str | None] = mapped_column(String(32))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    description: Mapped[str] = mapped_column(Text, default="")
+    missing: Mapped[list] = mapped_column(JSON, default=list)
+    fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sign_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    reporters: Mapped[list[TicketReporter]] = relationship(back_populates="ticket", order_by="TicketReporter.id")
+    events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class TicketReporter(TimestampMixin, db.Model):
+    """Who raised it: a resident (openid), an officer (WeCom userid) or an API client."""
+
+    __tablename__ = "ticket_reporters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    id_card: Mapped[str | None] = mapped_column(String(32))
+
+    ticket: Mapped[Ticket] = relationship(back_populates="reporters")
+
+
+class TicketEvent(db.Model):
+    """The timeline; every state change of a ticket leaves one (the audit trail)."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+def add_event(ticket: Ticket, kind: str, actor: str, note: str | None = None, **data) -> TicketEvent:
+    event = TicketEvent(ticket=ticket, kind=kind, actor=actor, note=note, data=data)
+    db.session.add(event)
+    return event
+
+
+def ticket_by_number(number: str) -> Ticket | None:
+    return db.session.execute(db.select(Ticket).filter_by(number=number)).scalar_one_or_none()

@@ -1,0 +1,134 @@
+"""Outbound delivery: one token shared through Redis, one refresh on token errors, retry vs record."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.clients import PermanentSendError, RetryableSendError
+from jobs.delivery import deliver_outbox, on_delivery_failure
+from models import Outbox, OutboxStatus, Ticket, TicketEvent, db, utcnow
+
+
+def make_outbox(app, with_ticket: bool = True) -> int:
+    with app.app_context():
+        ticket = None
+        if with_ticket:
+            ticket = Ticket(channel="mp", number="T1", description="x", created_at=utcnow())
+            db.session.add(ticket)
+            db.session.flush()
+        message = Outbox(
+            channel="mp",
+            recipient="oX",
+            kind="ack",
+            payload={"text": "您好"},
+            dedup_key="k1",
+            ticket_id=ticket.id if ticket else None,
+        )
+        db.session.add(message)
+        db.session.commit()
+        return message.id
+
+
+def outbox_row(app, outbox_id: int) -> Outbox:
+    with app.app_context():
+        return db.session.get(Outbox, outbox_id)
+
+
+def test_delivery_sends_once_and_is_idempotent(app, fake_api):
+    outbox_id = make_outbox(app)
+    with app.app_context():
+        assert deliver_outbox(outbox_id) == OutboxStatus.SENT
+        assert deliver_outbox(outbox_id) == OutboxStatus.SENT
+    assert len(fake_api.sent()) == 1
+    assert fake_api.sent()[0].body == {"touser": "oX", "msgtype": "text", "text": {"content": "您好"}}
+
+
+def test_expired_token_is_refreshed_once_and_the_call_retried(app, fake_api):
+    outbox_id = make_outbox(app)
+    with app.app_context():
+        deliver_outbox(outbox_id)
+    fake_api.expire_tokens()
+    with app.app_context():
+        message = Outbox(channel="mp", recipient="oY", kind="ack", payload={"text": "再次"}, dedup_key="k2")
+        db.session.add(message)
+        db.session.commit()
+        assert deliver_outbox(message.id) == OutboxStatus.SENT
+    assert fake_api.tokens_issued == 2
+    assert len(fake_api.sent()) == 3  # first send, rejected send, retried send
+
+
+def test_a_token_that_keeps_failing_is_not_retried_forever(app, fake_api):
+    outbox_id = make_outbox(app)
+    fake_api.fail_next("/cgi-bin/message/custom/send", *[(200, {"errcode": 40001, "errmsg": "invalid credential"})] * 5)
+    with app.app_context():
+        status = deliver_outbox(outbox_id)
+    assert status == OutboxStatus.FAILED
+    assert len(fake_api.sent()) == 2  # one try, one refresh-and-retry, then it is a config problem
+
+
+@pytest.mark.parametrize("fault", [(200, {"errcode": -1, "errmsg": "system busy"}), (500, None), (502, None)])
+def test_retryable_faults_raise_for_rq_to_retry_and_keep_the_message_pending(app, fake_api, fault):
+    outbox_id = make_outbox(app)
+    fake_api.fail_next("/cgi-bin/message/custom/send", fault)
+    with app.app_context(), pytest.raises(RetryableSendError):
+        deliver_outbox(outbox_id)
+    row = outbox_row(app, outbox_id)
+    assert row.status == OutboxStatus.PENDING and row.attempts == 1 and row.last_error
+    with app.app_context():
+        assert deliver_outbox(outbox_id) == OutboxStatus.SENT
+
+
+def test_outside_48_hours_is_permanent_and_recorded_on_the_ticket(app, fake_api):
+    outbox_id = make_outbox(app)
+    fake_api.fail_next(
+        "/cgi-bin/message/custom/send", (200, {"errcode": 45015, "errmsg": "response out of time limit"})
+    )
+    with app.app_context():
+        assert deliver_outbox(outbox_id) == OutboxStatus.FAILED
+        events = db.session.execute(db.select(TicketEvent)).scalars().all()
+    assert [e.kind for e in events] == ["notify_failed"] and "45015" in events[0].note
+
+
+def test_timeouts_are_retryable(app):
+    import socket
+
+    from bot.clients.wechat import WeChatApi
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never answers: a read timeout
+    try:
+        api = WeChatApi(f"http://127.0.0.1:{silent.getsockname()[1]}", "wxA", "s", app.extensions["redis"], timeout=0.2)
+        api.redis.set(api._token_key, "cached")
+        with pytest.raises(RetryableSendError, match="Timeout"):
+            api.post("/cgi-bin/message/custom/send", {})
+    finally:
+        silent.close()
+
+
+def test_the_last_failed_attempt_marks_the_message_failed(app):
+    outbox_id = make_outbox(app)
+
+    class FakeJob:
+        args = [outbox_id]
+        retries_left = 1
+
+    with app.app_context():
+        on_delivery_failure(FakeJob, None, RetryableSendError, RetryableSendError("busy"), None)
+    assert outbox_row(app, outbox_id).status == OutboxStatus.PENDING
+    FakeJob.retries_left = 0
+    with app.app_context():
+        on_delivery_failure(FakeJob, None, RetryableSendError, RetryableSendError("busy"), None)
+    assert outbox_row(app, outbox_id).status == OutboxStatus.FAILED
+
+
+def test_unconfigured_account_is_a_permanent_error(app):
+    from bot.clients import get_client
+
+    with app.test_request_context():
+        app.config["WECHAT_SECRET"] = ""
+        try:
+            with pytest.raises(PermanentSendError):
+                get_client("mp")
+        finally:
+            app.config["WECHAT_SECRET"] = "appsecret"
