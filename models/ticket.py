@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import TimestampMixin, UTCDateTime, db, utcnow
@@ -60,12 +60,31 @@ class Ticket(TimestampMixin, db.Model):
     missing: Mapped[list] = mapped_column(JSON, default=list)
     fields: Mapped[dict] = mapped_column(JSON, default=dict)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    sign_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sign_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    owner_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # The tier that may close it (category rules); None: any owner may.
+    closable_tier: Mapped[str | None] = mapped_column(String(16))
+    # When the current owner received it, and whether they were reminded (催办) on this step.
+    step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    respond_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Time limits pause while waiting on the resident.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    satisfaction: Mapped[str | None] = mapped_column(String(16))  # satisfied | basic | unsatisfied
+    rating_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     reporters: Mapped[list[TicketReporter]] = relationship(back_populates="ticket", order_by="TicketReporter.id")
     events: Mapped[list[TicketEvent]] = relationship(back_populates="ticket", order_by="TicketEvent.id")
+    handlers: Mapped[list[TicketHandler]] = relationship(back_populates="ticket", order_by="TicketHandler.id")
 
     @property
     def is_open(self) -> bool:
@@ -86,6 +105,24 @@ class TicketReporter(TimestampMixin, db.Model):
     id_card: Mapped[str | None] = mapped_column(String(32))
 
     ticket: Mapped[Ticket] = relationship(back_populates="reporters")
+
+
+class TicketHandler(TimestampMixin, db.Model):
+    """A co-handling node summoned by staff (吹哨): 主办 (lead) or 协办 (co), each with its own sign clock."""
+
+    __tablename__ = "ticket_handlers"
+    __table_args__ = (UniqueConstraint("ticket_id", "node_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    node_code: Mapped[str] = mapped_column(String(32), index=True)
+    role: Mapped[str] = mapped_column(String(8))  # lead | co
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | signed | returned | done
+    sign_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="handlers")
 
 
 class TicketEvent(db.Model):
