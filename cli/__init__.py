@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from cli import region, users, worker
+    from cli import region, sweep, users, worker
 
     app.cli.add_command(region.import_region_command)
     app.cli.add_command(region.load_demo_command)
@@ -14,6 +14,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users.create_token_command)
     app.cli.add_command(worker.worker_command)
     app.cli.add_command(worker.recover_command)
+    app.cli.add_command(sweep.sweep_command)
     try:  # TEMP until parser lands
         from cli import parser_commands
     except ImportError:

@@ -31,6 +31,8 @@ class Config:
     WECHAT_SECRET = ""
     WECHAT_AES_KEY = ""
     WECHAT_API_BASE = "https://api.weixin.qq.com"
+    # Template message for updates outside the 48-hour window (fields first/keyword1/keyword2/remark).
+    WECHAT_TEMPLATE_ID = ""
     # WeCom self-built app and AI bot
     WECOM_CORP_ID = ""
     WECOM_TOKEN = ""
@@ -38,6 +40,9 @@ class Config:
     WECOM_SECRET = ""
     WECOM_AGENT_ID = ""
     WECOM_API_BASE = "https://qyapi.weixin.qq.com"
+    # The AI bot (智能机器人) has its own Token/EncodingAESKey; empty means it shares the app's.
+    WECOM_BOT_TOKEN = ""
+    WECOM_BOT_AES_KEY = ""
     # Inbound safety limits: WeChat pushes are tiny; replays older than this are refused.
     MAX_WEBHOOK_BODY = 1024 * 1024
     WEBHOOK_MAX_CLOCK_SKEW = 300
@@ -71,12 +76,15 @@ _ENV_KEYS = (
     "WECHAT_SECRET",
     "WECHAT_AES_KEY",
     "WECHAT_API_BASE",
+    "WECHAT_TEMPLATE_ID",
     "WECOM_CORP_ID",
     "WECOM_TOKEN",
     "WECOM_AES_KEY",
     "WECOM_SECRET",
     "WECOM_AGENT_ID",
     "WECOM_API_BASE",
+    "WECOM_BOT_TOKEN",
+    "WECOM_BOT_AES_KEY",
 )
 
 
@@ -107,7 +115,7 @@ def normalize_database_url(url: str) -> str:
 
 def validate(settings: dict) -> None:
     """Fail at start with a clear message instead of at the first message."""
-    for key in ("WECHAT_AES_KEY", "WECOM_AES_KEY"):
+    for key in ("WECHAT_AES_KEY", "WECOM_AES_KEY", "WECOM_BOT_AES_KEY"):
         value = settings.get(key)
         if value:
             check_aes_key(key, value)

@@ -10,14 +10,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from handlers import commands, events, replies
+from handlers.ratings import awaiting_rating, parse_rating, rate
 from handlers.tickets import (
+    add_reporter,
     apply_demand,
     create_ticket,
+    find_duplicate,
     grid_nodes,
     owner_name,
     queue_message,
     set_deadlines,
+    sla_table,
 )
+from handlers.workflow import resume
 from models import (
     InboundMessage,
     InboundStatus,
@@ -87,9 +92,14 @@ def handle_text(intake: Intake) -> None:
     text = (intake.inbound.content or "").strip()
     if commands.handle_command(intake, text):
         return
+    if _handle_rating(intake, text):
+        return
     pending = _pending_ticket(intake)
     if pending is not None:
-        _merge_answer(intake, pending, text)
+        if intake.resident.pending_field == "info":
+            _answer_info_request(intake, pending, text)
+        else:
+            _merge_answer(intake, pending, text)
         return
     demand = intake.parser.parse(text, reporter_grid=intake.resident.grid_code)
     if "matter" in demand.missing:
@@ -98,8 +108,34 @@ def handle_text(intake: Intake) -> None:
     _open_ticket(intake, demand)
 
 
+def _handle_rating(intake: Intake, text: str) -> bool:
+    parsed = parse_rating(text)
+    if parsed is None:
+        return False
+    number, verdict = parsed
+    ticket = awaiting_rating(intake.resident.openid, number, intake.now, sla_table().rating_window)
+    if ticket is None:
+        return False  # "1" or "满意" with nothing to rate reads as ordinary text
+    intake.outbox += rate(ticket, verdict, f"resident:{intake.resident.openid}", intake.now)
+    intake.inbound.ticket_id = ticket.id
+    return True
+
+
+def _answer_info_request(intake: Intake, ticket: Ticket, answer: str) -> None:
+    """Staff asked the resident for more (request_info): record the answer and restart the clocks."""
+    ticket.description = f"{ticket.description}\n【补充】{answer}"[:10000]
+    resume(ticket, intake.now)
+    add_event(ticket, "supplemented", f"resident:{intake.resident.openid}", note=answer[:500]).created_at = intake.now
+    intake.inbound.ticket_id = ticket.id
+    _close_dialog(intake.resident)
+    intake.reply(replies.supplement_received(ticket, owner_name(ticket)), kind="supplement", ticket=ticket)
+
+
 def _open_ticket(intake: Intake, demand) -> Ticket:
     resident = intake.resident
+    duplicate = find_duplicate(demand, demand.location.grid or resident.grid_code, intake.now)
+    if duplicate is not None:
+        return _join_duplicate(intake, duplicate, demand)
     ticket = create_ticket(
         demand=demand,
         channel="mp",
@@ -115,6 +151,20 @@ def _open_ticket(intake: Intake, demand) -> Ticket:
     if ticket.missing:
         _ask(intake, ticket, ticket.missing[0])
     intake.reply(replies.acknowledgement(ticket, owner_name(ticket), ticket.missing[:1]), kind="ack", ticket=ticket)
+    return ticket
+
+
+def _join_duplicate(intake: Intake, ticket: Ticket, demand) -> Ticket:
+    """The same streetlight, reported again: one ticket that keeps every reporter."""
+    resident = intake.resident
+    if not any(r.external_id == resident.openid for r in ticket.reporters):
+        add_reporter(ticket, channel="mp", external_id=resident.openid, demand=demand, now=intake.now)
+    add_event(
+        ticket, "duplicate_joined", f"resident:{resident.openid}", note=(demand.description or "")[:500]
+    ).created_at = intake.now
+    intake.inbound.ticket_id = ticket.id
+    text = replies.DUPLICATE_JOINED.format(number=ticket.number, owner=owner_name(ticket) or "责任单位")
+    intake.reply(text, kind="ack", ticket=ticket)
     return ticket
 
 

@@ -71,3 +71,25 @@ NOT_FOUND = "没有找到该工单，请核对工单号（可回复“查询”�
 CANCELLED = "工单{number}已按您的要求撤回。如问题仍存在，可随时重新反映。"
 CANNOT_CANCEL = "工单{number}当前状态为“{status}”，无法撤回。"
 NOTHING_TO_ACT_ON = "没有看懂您要反映的问题。" + ASK["matter"]
+
+
+# Updates on a ticket, sent to every reporter.
+def update_text(kind: str, ticket, node_name: str | None = None, note: str | None = None) -> str:
+    number = ticket.number
+    texts = {
+        "assigned": f"您的工单{number}已派至{node_name or '责任单位'}办理。",
+        "sign": f"您的工单{number}已由{node_name or '责任单位'}签收，正在办理。",
+        "escalate": f"您的工单{number}已提级至{node_name or '上级'}督办。",
+        "return": f"您的工单{number}已转{node_name or '上级'}重新派单。",
+        "request_info": f"办理工单{number}需要您补充：{note or '更多信息'}。请直接回复。",
+        "resolve": (f"您的工单{number}已办结：{note or ''}\n请对办理结果评价，回复：1 满意，2 基本满意，3 不满意。"),
+        "reopen": f"您的工单{number}已重新办理，我们会尽快给您答复。",
+        "merge": f"您的工单{number}与其他居民反映的同一问题已合并办理（工单{node_name}），进展会同步告知您。",
+        "close": f"您的工单{number}已结案。" + (f"说明：{note}" if note else "感谢您的反映！"),
+        "rated": f"感谢您对工单{number}的评价！",
+    }
+    return texts[kind]
+
+
+DUPLICATE_JOINED = "您反映的问题已有居民反映，已合并到工单{number}（{owner}办理中），进展会同步告知您。"
+RATING_UNKNOWN = "请回复 1（满意）、2（基本满意）或 3（不满意）对工单进行评价。"

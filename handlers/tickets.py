@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from config import CONFIG_DIR
@@ -17,10 +17,30 @@ from models import (
     node_by_code,
     root_node,
 )
-from workflow.routing import route
+from workflow.routing import RoutingConfig, load_routing, route, similarity
 from workflow.sla import LOCAL_TZ, SlaTable, load_sla
 
 _sla_cache: dict[str, SlaTable] = {}
+_routing_cache: dict[str, RoutingConfig] = {}
+
+
+def routing_config(path: Path = CONFIG_DIR / "routing.yaml") -> RoutingConfig:
+    key = str(path)
+    if key not in _routing_cache:
+        _routing_cache[key] = load_routing(path)
+    return _routing_cache[key]
+
+
+def lineage(code: str) -> list[tuple[str, str]]:
+    """(code, tier) from the root down to the node."""
+    node = node_by_code(code)
+    if node is None:
+        return []
+    codes = node.ancestors_codes()
+    tiers = dict(
+        db.session.execute(db.select(RegionNode.code, RegionNode.tier).filter(RegionNode.code.in_(codes))).all()
+    )
+    return [(c, tiers[c]) for c in codes if c in tiers]
 
 
 def sla_table(path: Path = CONFIG_DIR / "sla.yaml") -> SlaTable:
@@ -52,16 +72,86 @@ def apply_demand(ticket: Ticket, demand, reporter_grid: str | None) -> None:
     ticket.missing = list(demand.missing)
     ticket.fields = dict(demand.fields or {})
     root = root_node()
-    assignment = route(location.grid, location.node, reporter_grid, root.code if root else None)
+    assignment = route(
+        location.grid,
+        location.node,
+        reporter_grid,
+        root.code if root else None,
+        category=ticket.category,
+        subcategory=ticket.subcategory,
+        rules=routing_config().rules,
+        lineage=lineage,
+    )
     ticket.grid_code = assignment.grid_code
     ticket.owner_code = assignment.owner_code
+    ticket.owner_member_id = _member_with_role(assignment.owner_code, assignment.member_role)
+    ticket.closable_tier = assignment.closable_tier
     ticket.fields["routed_by"] = assignment.reason
 
 
+def _member_with_role(node_code: str | None, role: str | None) -> int | None:
+    if not node_code or not role:
+        return None
+    node = node_by_code(node_code)
+    member = next((m for m in node.members if m.role == role and m.active), None) if node else None
+    return member.id if member else None
+
+
 def set_deadlines(ticket: Ticket, start: datetime) -> None:
+    """Fresh clocks from `start`: a new ticket, or a new owner after escalation or re-dispatch."""
     rule = sla_table().rule_for(ticket.urgency, ticket.subcategory)
+    ticket.step_started_at = start
+    ticket.reminded_at = None
     ticket.sign_due_at = rule.sign.after(start)
     ticket.due_at = rule.resolve.after(start)
+    if rule.respond and ticket.first_response_at is None:
+        ticket.respond_due_at = rule.respond.after(start)
+
+
+def find_duplicate(demand, grid_code: str | None, now: datetime) -> Ticket | None:
+    """An open ticket about the same thing: same category, same grid (or place), similar words, recent."""
+    config = routing_config()
+    if not demand.category or not (grid_code or demand.location.place):
+        return None
+    since = now - timedelta(days=config.duplicate_window_days)
+    query = db.select(Ticket).filter(
+        Ticket.category == demand.category,
+        Ticket.created_at >= since,
+        Ticket.status.in_([TicketStatus.ASSIGNED, TicketStatus.SIGNED, TicketStatus.PROCESSING]),
+        Ticket.merged_into_id.is_(None),
+    )
+    query = (
+        query.filter(Ticket.grid_code == grid_code)
+        if grid_code
+        else query.filter(Ticket.place == demand.location.place)
+    )
+    best, best_score = None, config.duplicate_min_similarity
+    for candidate in db.session.execute(query.order_by(Ticket.id.desc()).limit(50)).scalars():
+        score = similarity(candidate.description or "", demand.description or "")
+        same_place = bool(demand.location.place) and candidate.place == demand.location.place
+        if same_place:
+            score += 0.15  # the same named place is strong evidence on its own
+        if score >= best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def add_reporter(
+    ticket: Ticket, *, channel: str, external_id: str | None, demand=None, name: str | None = None, now: datetime
+) -> TicketReporter:
+    phones = [c.value for c in demand.contacts if c.kind == "phone"] if demand is not None else []
+    ids = [c.value for c in demand.contacts if c.kind == "id_card"] if demand is not None else []
+    reporter = TicketReporter(
+        ticket=ticket,
+        channel=channel,
+        external_id=external_id,
+        name=(demand.reporter_name if demand is not None else None) or name,
+        phone=phones[0] if phones else None,
+        id_card=ids[0] if ids else None,
+        created_at=now,
+    )
+    db.session.add(reporter)
+    return reporter
 
 
 def create_ticket(
@@ -82,19 +172,7 @@ def create_ticket(
     db.session.add(ticket)
     db.session.flush()
     assign_number(ticket)
-    phones = [c.value for c in demand.contacts if c.kind == "phone"]
-    ids = [c.value for c in demand.contacts if c.kind == "id_card"]
-    db.session.add(
-        TicketReporter(
-            ticket=ticket,
-            channel=reporter_channel,
-            external_id=reporter_id,
-            name=demand.reporter_name or reporter_name,
-            phone=phones[0] if phones else None,
-            id_card=ids[0] if ids else None,
-            created_at=now,
-        )
-    )
+    add_reporter(ticket, channel=reporter_channel, external_id=reporter_id, demand=demand, name=reporter_name, now=now)
     add_event(
         ticket, "created", actor, category=ticket.category, urgency=ticket.urgency, missing=list(ticket.missing)
     ).created_at = now

@@ -12,12 +12,14 @@ from redis.exceptions import RedisError
 from config.queues import QueueNames
 from jobs import enqueue
 from jobs.intake import recover_inbound
+from jobs.sweep import sweep_deadlines
 
 log = logging.getLogger(__name__)
 
 # (every N seconds, function, queue)
 PERIODIC = [
     (60, recover_inbound, QueueNames.INTAKE),
+    (60, sweep_deadlines, QueueNames.WORKFLOW),
 ]
 
 

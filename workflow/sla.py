@@ -48,6 +48,12 @@ class SlaTable:
     normal: SlaRule
     consultation: SlaRule
     consultation_subcategories: frozenset[str]
+    escalate_after_reminder: dict[str, Duration]
+    reopen_resolve: Duration
+    rating_window: Duration
+
+    def escalate_after(self, urgency: str) -> Duration:
+        return self.escalate_after_reminder["urgent" if urgency == "urgent" else "normal"]
 
     def rule_for(self, urgency: str, subcategory: str | None) -> SlaRule:
         if urgency == "urgent":
@@ -68,8 +74,15 @@ def load_sla(path: str | Path) -> SlaTable:
             respond=Duration.parse(spec["respond"]) if spec.get("respond") else None,
         )
 
+    escalate = data.get("escalate_after_reminder") or {}
     return SlaTable(
-        rule("urgent"), rule("normal"), rule("consultation"), frozenset(data.get("consultation_subcategories") or [])
+        rule("urgent"),
+        rule("normal"),
+        rule("consultation"),
+        frozenset(data.get("consultation_subcategories") or []),
+        {key: Duration.parse(escalate.get(key, default)) for key, default in (("urgent", "1h"), ("normal", "8h"))},
+        Duration.parse(data.get("reopen_resolve", "2wd")),
+        Duration.parse(data.get("rating_window", "3d")),
     )
 
 

@@ -1,0 +1,160 @@
+"""The county-editable category taxonomy (config/taxonomy.yaml): two levels plus lexicon keywords.
+
+File shape::
+
+    version: 1
+    fallback: {category: 党务政务, subcategory: 其他}   # used when nothing is recognised
+    urgent_words: [...]                                 # extra urgency triggers (literals)
+    categories:
+      - name: 城乡建设
+        keywords: [...]            # evidence for the first level only
+        children:
+          - name: 市政设施
+            keywords: [路灯, 井盖]  # evidence for this second level (and so its parent)
+            strong: [...]          # unambiguous words, counted 2.5 times
+            weak: [...]            # hints that only matter when nothing better is said (0.3 times)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parent.parent / "config" / "taxonomy.yaml"
+OTHER = "其他"
+
+
+class TaxonomyError(ValueError):
+    """The taxonomy file is malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class Subcategory:
+    """A second-level category with its lexicon."""
+
+    name: str
+    parent: str
+    keywords: tuple[str, ...] = ()
+    strong: tuple[str, ...] = ()
+    weak: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Category:
+    """A first-level category, its own keywords and its second levels."""
+
+    name: str
+    keywords: tuple[str, ...] = ()
+    strong: tuple[str, ...] = ()
+    weak: tuple[str, ...] = ()
+    children: tuple[Subcategory, ...] = ()
+
+
+@dataclass
+class Taxonomy:
+    """The loaded taxonomy; lookups by first-level and second-level name."""
+
+    categories: list[Category]
+    fallback: tuple[str, str | None] = ("党务政务", OTHER)
+    urgent_words: tuple[str, ...] = ()
+    version: str = "1"
+    _by_name: dict[str, Category] = field(default_factory=dict, repr=False)
+    _sub_parent: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name = {c.name: c for c in self.categories}
+        for category in self.categories:
+            for sub in category.children:
+                # A second-level name shared by two parents is ambiguous on its own; keep the first.
+                self._sub_parent.setdefault(sub.name, category.name)
+
+    @property
+    def names(self) -> list[str]:
+        """First-level names in file order."""
+        return [c.name for c in self.categories]
+
+    def category(self, name: str | None) -> Category | None:
+        """The first-level category called `name`."""
+        return self._by_name.get(name) if name else None
+
+    def subcategories(self, name: str) -> list[str]:
+        """Second-level names under a first level."""
+        category = self._by_name.get(name)
+        return [s.name for s in category.children] if category else []
+
+    def resolve_label(self, label: str | None) -> tuple[str, str | None] | None:
+        """Map a label (first level, second level, or "一级/二级") to (category, subcategory); None if unknown."""
+        if not label:
+            return None
+        label = label.strip()
+        for sep in ("/", "-", ">", "／", "—", "|"):
+            if sep in label:
+                first, _, second = label.partition(sep)
+                first, second = first.strip(), second.strip()
+                if first in self._by_name:
+                    return first, second if second in self.subcategories(first) else None
+        if label in self._by_name:
+            return label, None
+        if label in self._sub_parent:
+            return self._sub_parent[label], label
+        # Officers abbreviate: "城建" for 城乡建设, "劳动保障" for 劳动和社会保障.
+        for name in self._by_name:
+            if len(label) >= 2 and (label in name or name in label):
+                return name, None
+        return None
+
+
+def _words(value: object, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise TaxonomyError(f"{where}: expected a list of words")
+    return tuple(str(v).strip() for v in value if v is not None and str(v).strip())
+
+
+def taxonomy_from_dict(data: dict) -> Taxonomy:
+    """Build a Taxonomy from the parsed YAML; raises TaxonomyError on a malformed file."""
+    if not isinstance(data, dict) or not isinstance(data.get("categories"), list) or not data["categories"]:
+        raise TaxonomyError("taxonomy: `categories` must be a non-empty list")
+    categories = []
+    seen: set[str] = set()
+    for i, raw in enumerate(data["categories"]):
+        if not isinstance(raw, dict) or not str(raw.get("name") or "").strip():
+            raise TaxonomyError(f"categories[{i}]: each category needs a name")
+        name = str(raw["name"]).strip()
+        if name in seen:
+            raise TaxonomyError(f"categories[{i}]: duplicate category {name}")
+        seen.add(name)
+        children = []
+        for j, child in enumerate(raw.get("children") or []):
+            if not isinstance(child, dict) or not str(child.get("name") or "").strip():
+                raise TaxonomyError(f"{name}.children[{j}]: each subcategory needs a name")
+            children.append(Subcategory(
+                name=str(child["name"]).strip(), parent=name,
+                keywords=_words(child.get("keywords"), f"{name}/{child['name']}.keywords"),
+                strong=_words(child.get("strong"), f"{name}/{child['name']}.strong"),
+                weak=_words(child.get("weak"), f"{name}/{child['name']}.weak"),
+            ))
+        categories.append(Category(name=name, keywords=_words(raw.get("keywords"), f"{name}.keywords"),
+                                   strong=_words(raw.get("strong"), f"{name}.strong"),
+                                   weak=_words(raw.get("weak"), f"{name}.weak"), children=tuple(children)))
+    fallback_raw = data.get("fallback") or {}
+    fallback_cat = str(fallback_raw.get("category") or categories[-1].name) if isinstance(fallback_raw, dict) else ""
+    if fallback_cat not in seen:
+        raise TaxonomyError(f"fallback: unknown category {fallback_cat}")
+    fallback_sub = fallback_raw.get("subcategory") if isinstance(fallback_raw, dict) else None
+    return Taxonomy(categories=categories, fallback=(fallback_cat, fallback_sub),
+                    urgent_words=_words(data.get("urgent_words"), "urgent_words"),
+                    version=str(data.get("version", "1")))
+
+
+def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
+    """Load the taxonomy file (default: config/taxonomy.yaml in the project)."""
+    path = Path(path) if path else DEFAULT_TAXONOMY_PATH
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise TaxonomyError(f"{path}: not valid YAML: {exc}") from None
+    return taxonomy_from_dict(data)

@@ -1,0 +1,131 @@
+"""Urgency: `urgent` when life, safety or property is at risk now, with the words that said so.
+
+Rules are regular expressions rather than single words because urgency lives in combinations: a
+manhole cover is a routine matter until it is *missing*; a wire is urgent when it is *down*. A trigger
+preceded by a negation (没有煤气味) or set in the past (去年着火) does not count, and a message that
+says the danger is over (火已经扑灭了) is not urgent on that trigger. Counties can add words in the
+taxonomy file (`urgent_words`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# (label, pattern). Patterns run on normalised text; keep them specific — precision matters because
+# an urgent ticket pages people at night.
+_RULES: tuple[tuple[str, str], ...] = (
+    # fire and smoke
+    ("fire", r"着火|起火|失火|火灾(?!隐患|风险|预防|演练|保险)|大火|烧起来|烧着了|火苗|火势|冒黑烟|浓烟|冒烟(?!.{0,2}[的问题投诉])"
+             r"|冒火花?|打火花|火光"),
+    # gas
+    ("gas", r"(?:煤气|燃气|天然气|液化气|沼气)(?:味|泄漏|泄露|漏了|在漏|漏气|管.{0,3}(?:破|断|裂|漏))"
+            r"|闻到.{0,6}(?:煤气|燃气|天然气|液化气)|(?:气罐|钢瓶|燃气灶|燃气表).{0,4}(?:漏|泄)|漏气|一氧化碳|煤气中毒"),
+    ("explosion", r"爆炸|炸了|爆燃"),
+    # structures
+    ("collapse", r"倒塌|坍塌|塌方|塌陷|垮塌|塌了|要塌|快塌|塌下来|摇摇欲坠|随时(?:会|可能)?(?:倒|塌|掉|垮)|倾斜.{0,4}要倒"
+                 r"|(?:墙|楼|房|屋顶|围墙|挡土墙|天花板|吊顶).{0,4}(?:倒了|掉下来|砸)"),
+    ("falling", r"高空坠物|高空抛物.{0,6}(?:砸|伤)|砸伤|砸到人|砸到了人|砸中|(?:广告牌|招牌|玻璃|外墙皮?|瓷砖|空调外机)"
+                r".{0,6}(?:掉下|坠落|要掉|快掉|摇晃)|大?树.{0,6}(?:倒了|倒下|压住|压在|砸)"),
+    # violence and self-harm
+    ("violence", r"打我|打人|殴打|家暴|家庭暴力|持刀|拿刀|拿着刀|砍人|砍伤|捅伤|捅人|行凶|杀人|要杀|抢劫|抢夺|绑架|性侵|猥亵"
+                 r"|强奸|被打(?![击扫折卡针印开造])|打伤|动手打|正在打架|打起来了|群殴|斗殴|砸门|砸东西|扬言.{0,6}报复"),
+    ("self_harm", r"跳楼|跳河|自杀|轻生|寻短见|想不开|割腕|喝了?农药|服毒|吃了?安眠药|不想活"),
+    # a person in danger
+    ("medical", r"晕倒|昏倒|昏迷|倒地不起|倒在地上|倒在路边|不省人事|没有?了?呼吸|没气了|心脏骤停|抽搐|口吐白沫|大出血|血流不止"
+                r"|流了很多血|重伤|受了?重伤|摔倒.{0,4}起不来|起不来了|中风|急救|救护车|打了?120|食物中毒|中毒|叫不醒"
+                r"|头晕.{0,3}呕吐|上吐下泻|(?:几个|多个|好几个)人.{0,4}(?:头晕|呕吐|晕倒|送医)"),
+    # someone who lives alone has not been seen: a welfare check cannot wait
+    ("welfare", r"敲门.{0,4}(?:没人应|没有人应|没反应|不应|没人开)|好几天没(?:出门|露面|见到人|见人)|(?:几|好几|两|三)天没(?:见|看到)"
+                r"(?:人|他|她)"),
+    # a fraud in progress: money can still be stopped
+    ("fraud", r"冒充.{0,16}(?:转了|转账|汇了|汇款)|(?:刚刚?|刚才|已经)(?:被骗|转了?.{0,6}(?:万|钱|元))"),
+    ("water", r"溺水|落水|掉进(?:河|水|塘|池|井)|掉到(?:河|水|塘|井)|被水冲走|洪水|水淹|淹了|淹到|进水.{0,4}(?:一米|半米|齐腰)"
+              r"|决堤|漫堤|溃堤|管涌|山洪|山体滑坡|泥石流|滑坡|(?:河水|洪水|水位|江水).{0,4}(?:涨|漫|上涨)|漫进(?:家|屋|小区|院子)|倒灌"
+              r"|(?:车库|家里|屋里|一楼).{0,3}进水"),
+    ("electric", r"触电|电线.{0,6}(?:掉|断|垂|落地|打火|冒火|着火|拖地)|高压线.{0,6}(?:断|掉|垂|落)|漏电|电线杆.{0,4}(?:倒|歪|断)"
+                 r"|变压器.{0,6}(?:冒烟|着火|爆|响)|电箱.{0,4}(?:冒烟|着火)"),
+    ("trapped", r"被困|困在|困人|关在电梯|卡在电梯|电梯.{0,6}(?:困|关)|出不来了?"),
+    ("manhole", r"井盖.{0,6}(?:丢|没了|缺失|被偷|不见|没有|掉|塌|破|翻|碎|移位|松动|坏|敞|开着)|没有井盖|(?:下水道|窨井|井口)"
+                r".{0,4}(?:敞开|敞着|没盖)"),
+    ("missing_person", r"走失|走丢|失踪|(?:孩子|小孩|儿子|女儿|老人|母亲|父亲|爸爸|妈妈|奶奶|爷爷|老伴).{0,4}(?:丢了|不见了|找不到)"
+                       r"|找不到.{0,4}(?:孩子|小孩|儿子|女儿|老人|母亲|父亲|爸爸|妈妈|奶奶|爷爷|老伴)"),
+    ("hazmat", r"化学品.{0,4}(?:泄漏|泄露|洒)|有毒气体|毒气|农药.{0,4}(?:泄漏|洒)|(?:危化品|危险品).{0,4}(?:泄漏|翻|倒)"
+               r"|(?:废水|废气|化工|化学|液氨|氯气|硫酸|盐酸).{0,6}(?:泄漏|泄露)"),
+    ("accident", r"车祸|撞人|撞倒了?人|被(?:车|汽车|小车|轿车|货车|电动车|摩托车|三轮车)撞|撞伤|碾压|翻车|侧翻"
+                 r"|追尾.{0,6}(?:受伤|伤员|流血)|撞倒"),
+    ("help", r"救命|快来人|紧急求助|十万火急|生命危险|危及生命|人命关天|非常危险|马上要出人命|出人命"),
+)
+
+# Words just before a trigger that cancel it. "不停/不断/不省" are not negations.
+_NEGATION = re.compile(r"(?:没有|没|无|未|不是|并非|并没|不(?![停断住省知了少会让能])|别|防止|预防|避免|以防|谨防|担心会?|怕|"
+                       r"会不会|是否|有没有|如何|怎么)$")
+_PAST = re.compile(r"(?:去年|前年|上个月|上月|以前|之前|曾经|前几年|几年前|当年|上次|遭了|遭遇了?|发生过|差点|差一点|险些)"
+                   r"[^，。！？\n]{0,8}$")
+# A danger someone fears or imagines is a normal request about prevention ("担心…会起火", "真着火了怎么办").
+_HYPOTHETICAL = re.compile(r"(?:担心|害怕|生怕|怕|万一|如果|要是|假如|一旦|防止|以免|预防|避免|真)[^，。！？\n]{0,18}$"
+                           r"|(?:会|可能会?|容易|易|引发|导致)$")
+_OVER = re.compile(r"^[^。！？\n]{0,10}(?:已经?|早已|已被)(?:被)?(?:扑灭|灭了|熄灭|处理|解决|修好|修复|救出|送医|找到|抢修好|排除)")
+_LOOKBEHIND = 6
+
+
+@dataclass(frozen=True)
+class Urgency:
+    """The urgency verdict and the words behind it."""
+
+    level: str  # 'urgent' | 'normal'
+    reason: str | None  # trigger words joined by 、, None when normal
+    kinds: tuple[str, ...] = ()
+
+    @property
+    def urgent(self) -> bool:
+        """True for urgent demands."""
+        return self.level == "urgent"
+
+
+class UrgencyDetector:
+    """Finds urgent triggers in normalised text. Extra county words are plain literals."""
+
+    def __init__(self, extra_words: Iterable[str] = ()) -> None:
+        rules = list(_RULES)
+        extra = [re.escape(w) for w in extra_words if w and w.strip()]
+        if extra:
+            rules.append(("county", "|".join(extra)))
+        self._rules = [(label, re.compile(pattern)) for label, pattern in rules]
+        # One combined scan first: most messages are not urgent, and one failed search is cheap.
+        self._any = re.compile("|".join(f"(?:{pattern})" for _, pattern in rules))
+
+    def detect(self, text: str) -> Urgency:
+        """The urgency of a message (normalised text)."""
+        if not text or not self._any.search(text):
+            return Urgency("normal", None)
+        words: list[str] = []
+        kinds: list[str] = []
+        for label, pattern in self._rules:
+            for match in pattern.finditer(text):
+                before = text[max(0, match.start() - _LOOKBEHIND): match.start()]
+                after = text[match.end(): match.end() + 16]
+                context = text[max(0, match.start() - 20): match.start()]
+                if _NEGATION.search(before) or _PAST.search(context) or _HYPOTHETICAL.search(context):
+                    continue
+                if _OVER.search(after):
+                    continue
+                if match.group() not in words:
+                    words.append(match.group())
+                if label not in kinds:
+                    kinds.append(label)
+        if not words:
+            return Urgency("normal", None)
+        return Urgency("urgent", "、".join(words[:5]), tuple(kinds))
+
+
+_default: UrgencyDetector | None = None
+
+
+def detect_urgency(text: str) -> Urgency:
+    """Urgency with the built-in rules only."""
+    global _default
+    if _default is None:
+        _default = UrgencyDetector()
+    return _default.detect(text)
