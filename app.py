@@ -27,9 +27,11 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
     from api import bp as api_bp
     from bot.official_account import bp as official_account_bp
+    from bot.wecom import bp as wecom_bp
     from health import bp as health_bp
 
     app.register_blueprint(official_account_bp)
+    app.register_blueprint(wecom_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
 

@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from config.queues import all_queues
 from jobs import get_queue
+from jobs.robots import robot_health
 from models import InboundMessage, InboundStatus, db
 
 bp = Blueprint("health", __name__)
@@ -34,5 +35,12 @@ def healthz():
     except Exception as exc:
         report["redis"] = f"down: {type(exc).__name__}"
         healthy = False
+    if healthy:
+        try:
+            # A robot key WeCom rejected: staff must fix it (its messages wait); not a reason for 503.
+            report["wecom_robots"] = robot_health()
+        except Exception as exc:
+            db.session.rollback()
+            report["wecom_robots"] = f"unknown: {type(exc).__name__}"
     report["status"] = "ok" if healthy else "degraded"
     return jsonify(report), 200 if healthy else 503

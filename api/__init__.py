@@ -23,4 +23,4 @@ def not_found(_exc):
     return jsonify(error="not_found"), 404
 
 
-from api import actions, stats, tickets  # noqa: E402,F401  (routes register on bp)
+from api import actions, broadcasts, stats, tickets  # noqa: E402,F401  (routes register on bp)

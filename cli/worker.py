@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -17,9 +19,13 @@ from jobs.worker import AppWorker
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="stop when the queues are empty")
 @click.option("--name", default=None)
+@click.option("--nice", default=10, show_default=True, envvar="WORKER_NICE",
+              help="lower the worker's CPU priority so the webhook wins the CPU during a burst")
 @with_appcontext
-def worker_command(burst: bool, name: str | None) -> None:
+def worker_command(burst: bool, name: str | None, nice: int) -> None:
     """Process jobs from all queues (intake, delivery, workflow, broadcast)."""
+    if nice:
+        os.nice(nice)
     app = current_app._get_current_object()
     configure_mappers()
     connection = app.extensions["redis"]

@@ -52,6 +52,17 @@ class Config:
     # Image/voice/location messages join the resident's ticket if it is at most this old (seconds).
     ATTACH_WINDOW = 2 * 60 * 60
     TIMEZONE = "Asia/Shanghai"
+    # Broadcasts: recipients per mass send (WeChat takes 2–10,000 openids) and per WeCom app call
+    # (≤1,000); mass sends a service account may make to one user per natural month; the batch jobs'
+    # retry backoff in seconds; mirror region nodes of these tiers into official-account tags.
+    BROADCAST_MP_BATCH = 10_000
+    BROADCAST_WECOM_BATCH = 1_000
+    BROADCAST_MONTHLY_LIMIT = 4
+    BROADCAST_RETRY_INTERVALS = (10, 60, 300, 900, 3600)
+    BROADCAST_USE_TAGS = True
+    MP_TAG_TIERS = ("county", "town", "community", "village", "grid")
+    # The official-account menu `flask sync-menu` creates (YAML; the packaged default when empty).
+    MENU_FILE = ""
 
 
 class DevelopmentConfig(Config):

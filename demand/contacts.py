@@ -37,7 +37,7 @@ def id_card_checksum_ok(number: str) -> bool:
     """True when the 18th character of a resident ID matches the ISO 7064 check of the first 17."""
     if len(number) != 18 or not number[:17].isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=False))
     return _ID_CHECK[total % 11] == number[17].upper()
 
 

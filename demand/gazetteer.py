@@ -146,7 +146,7 @@ class Gazetteer:
     def _common_ancestor(self, codes: tuple[str, ...]) -> str | None:
         paths = [list(reversed(self.ancestors(code))) for code in codes]
         common = None
-        for level in zip(*paths):
+        for level in zip(*paths, strict=False):
             if all(c == level[0] for c in level):
                 common = level[0]
             else:

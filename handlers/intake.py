@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from handlers import commands, events, replies
+from handlers import commands, events, officers, replies
+from handlers.group_notices import notify_groups
 from handlers.ratings import awaiting_rating, parse_rating, rate
 from handlers.tickets import (
     add_reporter,
@@ -28,6 +29,7 @@ from models import (
     InboundStatus,
     Resident,
     Ticket,
+    TicketReporter,
     TicketStatus,
     add_event,
     db,
@@ -69,6 +71,8 @@ def handle_inbound(
     ).scalar_one_or_none()
     if inbound is None or inbound.status == InboundStatus.PROCESSED:
         return []
+    if inbound.channel in officers.CHANNELS:  # WeCom: officers, not residents
+        return officers.handle_officer_message(inbound, parser, now, attach_window=attach_window)
     inbound.attempts += 1
     resident = get_or_create_resident(inbound.sender)
     intake = Intake(inbound, resident, now, parser, attach_window, dialog_ttl)
@@ -151,13 +155,17 @@ def _open_ticket(intake: Intake, demand) -> Ticket:
     if ticket.missing:
         _ask(intake, ticket, ticket.missing[0])
     intake.reply(replies.acknowledgement(ticket, owner_name(ticket), ticket.missing[:1]), kind="ack", ticket=ticket)
+    intake.outbox.extend(notify_groups(ticket, "new", intake.now))
     return ticket
 
 
 def _join_duplicate(intake: Intake, ticket: Ticket, demand) -> Ticket:
     """The same streetlight, reported again: one ticket that keeps every reporter."""
     resident = intake.resident
-    if not any(r.external_id == resident.openid for r in ticket.reporters):
+    already = db.session.execute(
+        db.select(TicketReporter.id).filter_by(ticket_id=ticket.id, external_id=resident.openid).limit(1)
+    ).first()
+    if already is None:
         add_reporter(ticket, channel="mp", external_id=resident.openid, demand=demand, now=intake.now)
     add_event(
         ticket, "duplicate_joined", f"resident:{resident.openid}", note=(demand.description or "")[:500]

@@ -11,7 +11,10 @@ from redis.exceptions import RedisError
 
 from config.queues import QueueNames
 from jobs import enqueue
+from jobs.delivery import recover_outbox
+from jobs.group_digests import send_group_digests
 from jobs.intake import recover_inbound
+from jobs.robots import sweep_robots
 from jobs.sweep import sweep_deadlines
 
 log = logging.getLogger(__name__)
@@ -20,6 +23,9 @@ log = logging.getLogger(__name__)
 PERIODIC = [
     (60, recover_inbound, QueueNames.INTAKE),
     (60, sweep_deadlines, QueueNames.WORKFLOW),
+    (300, recover_outbox, QueueNames.DELIVERY),
+    (60, sweep_robots, QueueNames.DELIVERY),
+    (60, send_group_digests, QueueNames.WORKFLOW),
 ]
 
 

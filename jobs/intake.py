@@ -1,4 +1,15 @@
-"""Turning stored inbound pushes into tickets and replies."""
+"""Turning stored inbound pushes into tickets and replies, in batches.
+
+One RQ job per message costs ~60 Redis round trips; a burst of thousands would spend the worker on queue
+bookkeeping. So the webhook appends the stored row's id to a Redis list (one round trip) and makes sure a
+drain job is scheduled; a drain job pops up to BATCH ids at a time, processes each in its own database
+transaction and sends the acknowledgements over a pooled connection, falling back to a retrying
+delivery job only when a send fails. When a backlog builds up, a drain recruits another (one per slot,
+up to DRAIN_SLOTS) so several workers share it.
+
+Nothing depends on Redis keeping the list: the database row stays RECEIVED until processed, and
+recover_inbound (every minute) re-feeds rows that were stored but never processed.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +17,96 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from rq import Retry
 
 from config.queues import QueueNames
 from handlers.intake import handle_inbound
 from handlers.parsing import get_parser
-from jobs import enqueue
-from jobs.delivery import enqueue_delivery
+from jobs import enqueue, redis_connection
+from jobs.delivery import deliver_many, enqueue_delivery
 from models import InboundMessage, InboundStatus, db, utcnow
 
 log = logging.getLogger(__name__)
 
+PENDING_KEY = "intake:pending"
+DRAIN_FLAG = "intake:drain:{slot}"
+DRAIN_SLOTS = 4
+BATCH = 200
+# A drain that died lets its slot go after this long; the recovery sweep then re-feeds its rows.
+FLAG_TTL = 120
+MAX_ATTEMPTS = 5
 
-def process_inbound(inbound_id: int) -> int:
-    """Parse, create or update the ticket, queue the replies; returns how many replies were queued."""
+
+def enqueue_inbound(inbound_id: int) -> None:
+    """Queue a stored push for processing: one pipelined round trip, plus a job when no drain is scheduled."""
+    redis = redis_connection()
+    pipe = redis.pipeline(transaction=False)
+    pipe.rpush(PENDING_KEY, inbound_id)
+    pipe.set(DRAIN_FLAG.format(slot=0), 1, nx=True, ex=FLAG_TTL)
+    _, scheduled = pipe.execute()
+    if scheduled:
+        _start_drain(0)
+
+
+def _start_drain(slot: int) -> None:
+    # The job id only has to be unique among live jobs; the flag already guarantees one drain per slot.
+    enqueue(
+        drain_inbound,
+        slot,
+        queue=QueueNames.INTAKE,
+        job_id=f"drain-{slot}-{utcnow().timestamp():.6f}".replace(".", "-"),
+    )
+
+
+def drain_inbound(slot: int = 0) -> int:
+    """Process queued pushes until the list is empty; returns how many were processed."""
+    redis = redis_connection()
+    flag = DRAIN_FLAG.format(slot=slot)
+    processed = 0
+    while True:
+        raw = redis.lpop(PENDING_KEY, BATCH)
+        if not raw:
+            redis.delete(flag)
+            # A push may have arrived between the empty pop and the delete, seen our flag, and not scheduled.
+            if redis.llen(PENDING_KEY) and redis.set(flag, 1, nx=True, ex=FLAG_TTL):
+                continue
+            return processed
+        redis.expire(flag, FLAG_TTL)
+        if slot + 1 < DRAIN_SLOTS and redis.llen(PENDING_KEY) > BATCH:
+            if redis.set(DRAIN_FLAG.format(slot=slot + 1), 1, nx=True, ex=FLAG_TTL):
+                _start_drain(slot + 1)
+        processed += process_batch([int(value) for value in raw])
+
+
+def process_batch(inbound_ids: list[int]) -> int:
+    """Each push in its own transaction; then the batch's acknowledgements go out together."""
     config = current_app.config
-    try:
-        outbox_ids = handle_inbound(
-            inbound_id,
-            get_parser(current_app.instance_path),
-            utcnow(),
-            attach_window=timedelta(seconds=config["ATTACH_WINDOW"]),
-            dialog_ttl=timedelta(seconds=config["DIALOG_TTL"]),
-        )
-    except Exception as exc:
-        db.session.rollback()
-        _record_failure(inbound_id, exc)
-        raise
-    for outbox_id in outbox_ids:
-        enqueue_delivery(outbox_id)
-    return len(outbox_ids)
+    parser = get_parser(current_app.instance_path)
+    outbox_ids: list[int] = []
+    done = 0
+    for inbound_id in inbound_ids:
+        try:
+            outbox_ids += handle_inbound(
+                inbound_id,
+                parser,
+                utcnow(),
+                attach_window=timedelta(seconds=config["ATTACH_WINDOW"]),
+                dialog_ttl=timedelta(seconds=config["DIALOG_TTL"]),
+            )
+        except Exception as exc:  # one bad message must not stop the batch; the row keeps the error
+            db.session.rollback()
+            log.exception("inbound %s failed", inbound_id)
+            _record_failure(inbound_id, exc)
+            continue
+        done += 1
+    if outbox_ids:
+        try:
+            deliver_many(outbox_ids)
+        except Exception:  # the rows are still PENDING: hand each to a retrying job
+            db.session.rollback()
+            log.exception("batch delivery failed; falling back to delivery jobs")
+            for outbox_id in outbox_ids:
+                enqueue_delivery(outbox_id)
+    return done
 
 
 def _record_failure(inbound_id: int, exc: Exception) -> None:
@@ -43,25 +114,20 @@ def _record_failure(inbound_id: int, exc: Exception) -> None:
     if row is not None:
         row.attempts += 1
         row.error = f"{type(exc).__name__}: {exc}"[:2000]
+        if row.attempts >= MAX_ATTEMPTS:
+            row.status = InboundStatus.FAILED  # visible to staff; the recovery sweep stops retrying it
         db.session.commit()
 
 
-def enqueue_inbound(inbound_id: int) -> bool:
-    return enqueue(
-        process_inbound,
-        inbound_id,
-        queue=QueueNames.INTAKE,
-        job_id=f"inbound-{inbound_id}",
-        retry=Retry(max=3, interval=[5, 30, 120]),
-    )
-
-
 def recover_inbound(older_than_seconds: int = 60, limit: int = 5000) -> int:
-    """Re-enqueue pushes that were stored but never processed (Redis was down, a worker died).
+    """Re-feed pushes that were stored but never processed (Redis was down or emptied, a worker died).
 
-    Safe to run any time: unique job ids stop a second copy of a job that is still queued or running,
-    and processing skips rows that are already done.
+    Only when no drain is alive and the list is empty: during a long burst the backlog is older than a
+    minute but still queued, and feeding it twice would only waste work (processing is idempotent).
     """
+    redis = redis_connection()
+    if redis.llen(PENDING_KEY) or any(redis.exists(DRAIN_FLAG.format(slot=s)) for s in range(DRAIN_SLOTS)):
+        return 0
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     ids = (
         db.session.execute(
@@ -73,7 +139,10 @@ def recover_inbound(older_than_seconds: int = 60, limit: int = 5000) -> int:
         .scalars()
         .all()
     )
-    requeued = sum(1 for inbound_id in ids if enqueue_inbound(inbound_id))
-    if requeued:
-        log.info("recovered %d stored pushes", requeued)
-    return requeued
+    for start in range(0, len(ids), 1000):
+        redis.rpush(PENDING_KEY, *ids[start : start + 1000])
+    if ids and redis.set(DRAIN_FLAG.format(slot=0), 1, nx=True, ex=FLAG_TTL):
+        _start_drain(0)
+    if ids:
+        log.info("recovered %d stored pushes", len(ids))
+    return len(ids)

@@ -2,6 +2,15 @@
 
 from models.audit import AuditEvent, audit
 from models.base import UTCDateTime, db, utcnow
+from models.broadcast import (
+    BatchKind,
+    BatchStatus,
+    Broadcast,
+    BroadcastBatch,
+    BroadcastStatus,
+    MpTag,
+    ResidentTag,
+)
 from models.inbound import InboundMessage, InboundStatus, store_inbound
 from models.outbox import Outbox, OutboxStatus
 from models.region import Member, RegionNode, node_by_code, region_tree, root_node, subtree_codes
@@ -23,15 +32,22 @@ from models.ticket import (
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "BatchKind",
+    "BatchStatus",
+    "Broadcast",
+    "BroadcastBatch",
+    "BroadcastStatus",
     "DONE_STATUSES",
     "InboundMessage",
     "InboundStatus",
     "Member",
+    "MpTag",
     "OPEN_STATUSES",
     "Outbox",
     "OutboxStatus",
     "RegionNode",
     "Resident",
+    "ResidentTag",
     "STATUS_LABELS",
     "Ticket",
     "TicketEvent",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, Integer, String
+from sqlalchemy import Boolean, Float, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import TimestampMixin, UTCDateTime, db
@@ -28,6 +28,16 @@ class Resident(TimestampMixin, db.Model):
     pending_ticket_id: Mapped[int | None] = mapped_column(Integer)
     pending_field: Mapped[str | None] = mapped_column(String(32))
     pending_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Policy notices (broadcasts): "退订通知" turns them off; work-order replies never depend on this.
+    notices: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Official-account tag mirror: the grid path whose node tags WeChat holds for them, and whether
+    # that differs from what it should be (then a tag mass send cannot be trusted to match).
+    mp_tag_path: Mapped[str | None] = mapped_column(String(400))
+    mp_tag_dirty: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), index=True)
+    # Mass sends reserved for them in `mass_month` (Beijing time "2026-11"): a service account may
+    # reach each user at most 4 times a natural month.
+    mass_month: Mapped[str | None] = mapped_column(String(7))
+    mass_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 def get_or_create_resident(openid: str) -> Resident:

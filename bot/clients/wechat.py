@@ -1,4 +1,4 @@
-"""The official account's API: customer-service messages (and, later, tags and mass sends)."""
+"""The official account's API: customer-service and template messages, user tags, mass sends, the menu."""
 
 from __future__ import annotations
 
@@ -17,6 +17,85 @@ class WeChatApi(TokenApiClient):
 
     def token_params(self) -> dict:
         return {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
+
+    def _error_for(self, data: dict, what: str):
+        if data.get("errcode") == MASS_ALREADY_SENT:
+            return MassAlreadySent(data)
+        return super()._error_for(data, what)
+
+    # Mass sends (群发). Every call carries the batch's clientmsgid, so repeating a call whose answer was
+    # lost cannot send twice: WeChat answers 45065 with the msg_id of the send that already went out.
+
+    def mass_send_text_to_tag(self, tag_id: int, content: str, clientmsgid: str) -> dict:
+        """`message/mass/sendall` to one user tag; returns WeChat's answer (msg_id, msg_data_id)."""
+        body = {
+            "filter": {"is_to_all": False, "tag_id": int(tag_id)},
+            "msgtype": "text",
+            "text": {"content": content},
+            "clientmsgid": clientmsgid,
+        }
+        return self._mass_send("/cgi-bin/message/mass/sendall", body)
+
+    def mass_send_text_to_openids(self, openids: list[str], content: str, clientmsgid: str) -> dict:
+        """`message/mass/send` to 2–10,000 openids (service accounts only)."""
+        if not MASS_OPENIDS_MIN <= len(openids) <= MASS_OPENIDS_MAX:
+            raise PermanentSendError(
+                f"message/mass/send takes {MASS_OPENIDS_MIN}-{MASS_OPENIDS_MAX} openids, got {len(openids)}", 40130
+            )
+        body = {"touser": list(openids), "msgtype": "text", "text": {"content": content}, "clientmsgid": clientmsgid}
+        return self._mass_send("/cgi-bin/message/mass/send", body)
+
+    def _mass_send(self, path: str, body: dict) -> dict:
+        try:
+            return self.post(path, body)
+        except MassAlreadySent as already:
+            return {**already.data, "already_sent": True}
+
+    # User tags (/cgi-bin/tags/*): the service mirrors region nodes into tags for tag mass sends.
+
+    def create_tag(self, name: str) -> int:
+        """The tag's id; an existing tag of that name (45157) is looked up instead of failing."""
+        try:
+            return int(self.post("/cgi-bin/tags/create", {"tag": {"name": name}})["tag"]["id"])
+        except PermanentSendError as exc:
+            if exc.errcode != TAG_NAME_EXISTS:
+                raise
+        for tag in self.get_tags():
+            if tag.get("name") == name:
+                return int(tag["id"])
+        raise PermanentSendError(f"tags/create: {name!r} exists but tags/get does not list it", TAG_NAME_EXISTS)
+
+    def get_tags(self) -> list[dict]:
+        data = self._request("GET", "/cgi-bin/tags/get", params={"access_token": self.access_token()})
+        if data.get("errcode", 0) != 0:
+            raise self._error_for(data, "/cgi-bin/tags/get")
+        return list(data.get("tags") or [])
+
+    def tag_users(self, tag_id: int, openids: list[str]) -> dict:
+        """At most 50 openids per call (WeChat's limit)."""
+        body = {"openid_list": list(openids)[:TAG_BATCH_MAX], "tagid": int(tag_id)}
+        return self.post("/cgi-bin/tags/members/batchtagging", body)
+
+    def untag_users(self, tag_id: int, openids: list[str]) -> dict:
+        body = {"openid_list": list(openids)[:TAG_BATCH_MAX], "tagid": int(tag_id)}
+        return self.post("/cgi-bin/tags/members/batchuntagging", body)
+
+    def create_menu(self, menu: dict) -> dict:
+        return self.post("/cgi-bin/menu/create", menu)
+
+
+MASS_ALREADY_SENT = 45065
+TAG_NAME_EXISTS = 45157
+MASS_OPENIDS_MIN, MASS_OPENIDS_MAX = 2, 10_000
+TAG_BATCH_MAX = 50
+
+
+class MassAlreadySent(PermanentSendError):
+    """45065: a mass send with this clientmsgid already went out; `data` carries its msg_id."""
+
+    def __init__(self, data: dict):
+        super().__init__(f"mass send already made (errcode 45065, msg_id {data.get('msg_id')})", MASS_ALREADY_SENT)
+        self.data = data
 
 
 class WeChatCustomerServiceClient(OutboundClient):

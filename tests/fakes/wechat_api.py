@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+import time
+from collections.abc import Callable
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -17,6 +20,8 @@ class Call:
     path: str
     args: dict
     body: dict | None
+    at: float = 0.0  # time.time() when it arrived (benchmarks measure push → acknowledgement)
+    at: float = 0.0  # the fake's clock when the call arrived (settable, for rate tests)
 
 
 @dataclass
@@ -29,6 +34,9 @@ class FakeWeChatApi:
     tokens_issued: int = 0
     valid_tokens: set = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Group-robot keys WeCom no longer accepts (answered with errcode 93000).
+    bad_robot_keys: set = field(default_factory=set)
+    clock: Callable[[], float] = time.time
 
     def start(self) -> FakeWeChatApi:
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
@@ -46,6 +54,8 @@ class FakeWeChatApi:
             self.faults.clear()
             self.tokens_issued = 0
             self.valid_tokens.clear()
+            self.bad_robot_keys.clear()
+            self.clock = time.time
 
     def fail_next(self, path: str, *answers: tuple[int, dict | None]) -> None:
         with self.lock:
@@ -66,7 +76,7 @@ class FakeWeChatApi:
                 body = json.loads(request.data)
             except ValueError:
                 body = {"_raw": request.data.decode("utf-8", "replace")}
-        call = Call(request.method, request.path, dict(request.args), body)
+        call = Call(request.method, request.path, dict(request.args), body, self.clock())
         with self.lock:
             self.calls.append(call)
             queued = self.faults.get(request.path)
@@ -89,6 +99,10 @@ class FakeWeChatApi:
                 self.valid_tokens.add(token)
             return {"access_token": token, "expires_in": 7200}
         if path.startswith("/cgi-bin/webhook/"):
+            if request.args.get("key") in self.bad_robot_keys:
+                return {"errcode": 93000, "errmsg": "invalid webhook url, hint: [fake]"}
+            return {"errcode": 0, "errmsg": "ok"}
+        if path.startswith("/cgi-bin/aibot/response"):
             return {"errcode": 0, "errmsg": "ok"}
         with self.lock:
             valid = request.args.get("access_token") in self.valid_tokens

@@ -61,7 +61,7 @@ def test_n_messages_each_delivered_three_times_make_n_tickets_and_n_acks(region,
     assert len(acks(fake_api)) == len(texts)
     with region.app_context():
         assert db.session.execute(db.select(db.func.count(InboundMessage.id))).scalar_one() == len(texts)
-        statuses = db.session.execute(db.select(Outbox.status)).scalars().all()
+        statuses = db.session.execute(db.select(Outbox.status).filter_by(channel="mp")).scalars().all()
     assert statuses == [OutboxStatus.SENT] * len(texts)
 
 
@@ -182,3 +182,20 @@ def test_inbound_rows_are_marked_processed(region, client, run_jobs):
     with region.app_context():
         row = db.session.execute(db.select(InboundMessage)).scalar_one()
         assert row.status == InboundStatus.PROCESSED and row.ticket_id is not None
+
+
+def test_pushes_stored_while_redis_lost_its_queue_are_recovered_exactly_once(region, client, fake_api, redis, run_jobs):
+    from jobs.intake import recover_inbound
+
+    places = ["阳光花园", "幸福里小区", "滨河小区", "书香苑", "杨庄小学"]
+    for index, place in enumerate(places):
+        push(client, text_xml(f"oLost{index}", f"{place}路灯不亮", 96000 + index))
+    redis.flushdb()  # Redis restarted empty: the queue and the drain flag are gone, the rows are not
+    run_jobs()
+    assert tickets(region) == []
+    with region.app_context():
+        assert recover_inbound(older_than_seconds=0) == 5
+        assert recover_inbound(older_than_seconds=0) == 0  # a drain is scheduled: nothing fed twice
+    run_jobs()
+    assert len({t.reporters[0].external_id for t in tickets(region)}) == 5
+    assert sorted(c.body["touser"] for c in fake_api.sent()) == [f"oLost{i}" for i in range(5)]

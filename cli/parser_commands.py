@@ -1,0 +1,99 @@
+"""parse: show what the demand parser makes of a text; train-classifier: train the county's own model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+import demand
+from demand.classifier import save_model
+from demand.training import TrainingDataError, read_training_csv, train
+
+
+def _region_tree() -> dict | None:
+    # Imported here, not at module top: models import the app's db, and cli modules are imported while
+    # the app is still being built (see cli.register_commands).
+    from models.region import region_tree
+
+    return region_tree()
+
+
+def _parser() -> demand.DemandParser:
+    return demand.get_parser(current_app.instance_path, _region_tree())
+
+
+def _echo_json(data: dict) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False))
+
+
+@click.command("parse")
+@click.argument("text", required=False)
+@click.option("--jsonl", "jsonl", type=click.File("r", encoding="utf-8"), default=None,
+              help="Parse every line of FILE ('-' for stdin); one JSON object per line.")
+@click.option("--grid", "reporter_grid", default=None, help="The reporter's known grid code, if any.")
+@click.option("--unmasked", is_flag=True, default=False, help="Show contacts unmasked (handle with care).")
+@with_appcontext
+def parse_command(text: str | None, jsonl, reporter_grid: str | None, unmasked: bool) -> None:
+    """Parse TEXT (or each line of --jsonl FILE) into a structured demand, printed as JSON."""
+    if text is None and jsonl is None:
+        raise click.UsageError("give a TEXT or --jsonl FILE")
+    parser = _parser()
+    if jsonl is None:
+        _echo_json(parser.parse(text, reporter_grid=reporter_grid).to_dict(masked=not unmasked))
+        return
+    for line in jsonl:
+        line = line.rstrip("\r\n")
+        # A JSON line ({"text": ...} or "...") is read as such; anything else is the text itself.
+        if line.startswith(("{", '"')):
+            try:
+                value = json.loads(line)
+                line = value.get("text", "") if isinstance(value, dict) else str(value)
+            except (ValueError, AttributeError):
+                pass
+        _echo_json(parser.parse(line, reporter_grid=reporter_grid).to_dict(masked=not unmasked))
+    sys.stdout.flush()
+
+
+@click.command("train-classifier")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--folds", default=5, show_default=True, help="Cross-validation folds (0 to skip).")
+@with_appcontext
+def train_classifier_command(file: Path, folds: int) -> None:
+    """Train the category model from FILE.csv (columns text,label) and put it in use."""
+    try:
+        texts, labels, skipped = read_training_csv(file)
+    except TrainingDataError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{len(texts)} messages, {len(set(labels))} labels from {file}"
+               + (f" ({skipped} empty rows skipped)" if skipped else ""))
+    with click.progressbar(length=folds + 1, label="training", show_eta=False, show_percent=True,
+                           item_show_func=lambda what: what) as bar:
+        state = {"done": 0}
+
+        def progress(done: int, total: int, what: str) -> None:
+            bar.update(done - state["done"], what)
+            state["done"] = done
+
+        try:
+            model, report = train(texts, labels, folds=folds, progress=progress)
+        except TrainingDataError as exc:
+            raise click.ClickException(str(exc)) from None
+    if report.dropped_labels:
+        click.echo("labels with too few examples, left out: "
+                   + ", ".join(f"{k} ({v})" for k, v in sorted(report.dropped_labels.items())))
+    if report.accuracy is None:
+        click.echo("too few examples per label to cross-validate; no accuracy figures")
+    else:
+        click.echo(f"cross-validated ({report.folds}-fold) accuracy: {report.accuracy:.4f}")
+        click.echo(f"{'category':<16}{'precision':>10}{'recall':>10}{'F1':>10}{'n':>8}")
+        for score in report.per_category:
+            click.echo(f"{score.label:<16}{score.precision:>10.3f}{score.recall:>10.3f}{score.f1:>10.3f}"
+                       f"{score.support:>8}")
+        click.echo(f"macro-F1: {report.macro_f1:.4f}")
+    path = save_model(model, demand.model_dir_for(current_app.instance_path))
+    click.echo(f"fit on all {report.n_samples} messages in {report.fit_seconds:.1f} s; saved {path} (now in use)")

@@ -1,0 +1,167 @@
+"""Training from a CSV of past work orders: read, cross-validate, fit, report.
+
+The CSV needs `text` and `label` columns (`category` is accepted for `label`; a `title` column, when
+present, is put in front of the text because titles say the most). Progress is reported through a
+callback so the CLI can draw a bar and tests can stay silent.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold
+
+from demand.classifier import ModelConfig, TextClassifier, _decision_matrix, build_pipeline, fit_temperature, timed
+
+# progress(done, total, what)
+Progress = Callable[[int, int, str], None]
+
+
+class TrainingDataError(ValueError):
+    """The training file cannot be used; the message says why in terms a county admin can act on."""
+
+
+@dataclass
+class CategoryScore:
+    """Cross-validated scores for one label."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass
+class TrainingReport:
+    """What training measured. Cross-validated figures are None when the data was too small to split."""
+
+    n_samples: int
+    labels: list[str]
+    folds: int
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    per_category: list[CategoryScore] = field(default_factory=list)
+    fit_seconds: float = 0.0
+    cv_seconds: float = 0.0
+    skipped_rows: int = 0
+    dropped_labels: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (stored beside the model)."""
+        return {
+            "n_samples": self.n_samples, "labels": self.labels, "folds": self.folds, "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1, "fit_seconds": round(self.fit_seconds, 2),
+            "cv_seconds": round(self.cv_seconds, 2), "skipped_rows": self.skipped_rows,
+            "dropped_labels": self.dropped_labels,
+            "per_category": [s.__dict__ for s in self.per_category],
+        }
+
+
+def read_training_csv(path: str | os.PathLike) -> tuple[list[str], list[str], int]:
+    """(texts, labels, skipped rows) from a CSV with text,label columns (UTF-8, with or without BOM)."""
+    path = Path(path)
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise TrainingDataError(f"cannot open {path}: {exc.strerror}") from None
+    with handle:
+        try:
+            reader = csv.DictReader(handle)
+            columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise TrainingDataError(f"{path}: not a readable UTF-8 CSV file ({exc})") from None
+        text_col = columns.get("text")
+        label_col = columns.get("label") or columns.get("category")
+        title_col = columns.get("title")
+        if not text_col or not label_col:
+            raise TrainingDataError(f"{path}: needs the columns text,label (found: {', '.join(columns) or 'none'})")
+        texts, labels, skipped = [], [], 0
+        try:
+            for row in reader:
+                text = (row.get(text_col) or "").strip()
+                label = (row.get(label_col) or "").strip()
+                if title_col and (row.get(title_col) or "").strip():
+                    text = f"{row[title_col].strip()}。{text}"
+                if not text or not label:
+                    skipped += 1
+                    continue
+                texts.append(text)
+                labels.append(label)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise TrainingDataError(f"{path}: broken CSV near row {len(texts) + skipped + 2} ({exc})") from None
+    return texts, labels, skipped
+
+
+def _scores(true: Sequence[str], predicted: Sequence[str], labels: list[str]) -> list[CategoryScore]:
+    precision, recall, f1, support = precision_recall_fscore_support(true, predicted, labels=labels, zero_division=0)
+    return [CategoryScore(label, float(p), float(r), float(f), int(s))
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=False)]
+
+
+def train(texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, config: ModelConfig | None = None,
+          progress: Progress | None = None, min_per_label: int = 2) -> tuple[TextClassifier, TrainingReport]:
+    """Cross-validate, then fit on everything. Labels with fewer than `min_per_label` examples are dropped."""
+    config = config or ModelConfig()
+    counts = Counter(labels)
+    dropped = {label: n for label, n in counts.items() if n < min_per_label}
+    pairs = [(t, label) for t, label in zip(texts, labels, strict=False) if label not in dropped]
+    if len({label for _, label in pairs}) < 2:
+        raise TrainingDataError("training needs at least two labels with two or more examples each")
+    texts = [t for t, _ in pairs]
+    labels = [label for _, label in pairs]
+    y = np.array(labels)
+    kept = sorted(set(labels))
+    folds = max(0, min(folds, min(Counter(labels).values())))
+    total = folds + 1
+    report = TrainingReport(n_samples=len(texts), labels=kept, folds=folds, dropped_labels=dropped)
+    notify = progress or (lambda done, total, what: None)
+
+    temperature = None
+    if folds >= 2:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.random_state)
+        predicted = np.empty(len(texts), dtype=object)
+        decisions = np.zeros((len(texts), len(kept)))
+        for i, (train_idx, test_idx) in enumerate(splitter.split(texts, y)):
+            notify(i, total, f"cross-validation fold {i + 1}/{folds}")
+
+            def fit_fold(train_idx: np.ndarray = train_idx) -> Any:
+                return build_pipeline(config, len(train_idx)).fit([texts[j] for j in train_idx], y[train_idx])
+
+            pipeline, seconds = timed(fit_fold)
+            report.cv_seconds += seconds
+            fold_texts = [texts[j] for j in test_idx]
+            predicted[test_idx] = pipeline.predict(fold_texts)
+            # Folds always hold every label (stratified, min count >= folds), so columns line up.
+            scores = _decision_matrix(pipeline, fold_texts)
+            columns = [kept.index(str(c)) for c in pipeline.classes_]
+            decisions[np.ix_(test_idx, columns)] = scores
+        report.accuracy = float(accuracy_score(y, predicted))
+        report.macro_f1 = float(f1_score(y, predicted, labels=kept, average="macro", zero_division=0))
+        report.per_category = _scores(y, list(predicted), kept)
+        temperature = fit_temperature(decisions, labels, kept)
+
+    notify(folds, total, "fitting the final model")
+    model, report.fit_seconds = timed(lambda: TextClassifier.fit(texts, labels, config, temperature))
+    model.metadata["report"] = report.to_dict()
+    notify(total, total, "done")
+    return model, report
+
+
+def evaluate(model: TextClassifier, texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-label scores of a trained model on held-out data."""
+    predicted = [label for label, _ in model.predict(list(texts))]
+    kept = sorted(set(labels) | set(predicted))
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "macro_f1": float(f1_score(labels, predicted, labels=sorted(set(labels)), average="macro", zero_division=0)),
+        "per_category": _scores(labels, predicted, kept),
+    }
