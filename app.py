@@ -28,12 +28,16 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from api import bp as api_bp
     from bot.official_account import bp as official_account_bp
     from bot.wecom import bp as wecom_bp
+    from console import bp as console_bp
     from health import bp as health_bp
+    from open311 import bp as open311_bp
 
     app.register_blueprint(official_account_bp)
     app.register_blueprint(wecom_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(console_bp, url_prefix="/console")  # staff login (session + CSRF), see console/
+    app.register_blueprint(open311_bp, url_prefix="/open311/v2")  # api_key = an API token
 
     from cli import register_commands
 

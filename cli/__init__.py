@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from cli import region, sweep, users, worker
+    from cli import broadcasts, menu, parser_commands, region, sweep, users, worker
 
     app.cli.add_command(region.import_region_command)
     app.cli.add_command(region.load_demo_command)
@@ -15,9 +15,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(worker.worker_command)
     app.cli.add_command(worker.recover_command)
     app.cli.add_command(sweep.sweep_command)
-    try:  # TEMP until parser lands
-        from cli import parser_commands
-    except ImportError:
-        return
+    app.cli.add_command(menu.sync_menu_command)
+    app.cli.add_command(broadcasts.sync_tags_command)
+    app.cli.add_command(broadcasts.recover_broadcasts_command)
     app.cli.add_command(parser_commands.parse_command)
     app.cli.add_command(parser_commands.train_classifier_command)

@@ -31,6 +31,21 @@ class Config:
     WECHAT_SECRET = ""
     WECHAT_AES_KEY = ""
     WECHAT_API_BASE = "https://api.weixin.qq.com"
+    # Operations (docs/deployment.md). A drain job refreshes its flag every batch: a flag older than this
+    # means the drain died with its worker, and the recovery sweep restarts it.
+    INTAKE_FLAG_TTL = 120
+    # Inbound rate limits, per minute. Over a limit a signed push is still stored (a resident's message is
+    # never dropped) and only its processing waits for the recovery sweep; unsigned requests get 429.
+    # Every resident's message arrives from WeChat's few servers, so the per-IP limit is generous.
+    RATE_LIMIT_OPENID = 30
+    RATE_LIMIT_IP = 20000
+    RATE_LIMIT_REFUSED_IP = 60
+    RATE_LIMIT_LOGIN_IP = 30
+    RATE_LIMIT_LOGIN_USER = 10
+    # Reverse proxies (nginx) in front that set X-Forwarded-For/-Proto; 0 trusts no such header.
+    TRUSTED_PROXIES = 0
+    LOG_FORMAT = "text"  # text | json
+    METRICS_TOKEN = ""  # when set, /metrics wants `Authorization: Bearer <token>`
     # Template message for updates outside the 48-hour window (fields first/keyword1/keyword2/remark).
     WECHAT_TEMPLATE_ID = ""
     # WeCom self-built app and AI bot
@@ -52,6 +67,13 @@ class Config:
     # Image/voice/location messages join the resident's ticket if it is at most this old (seconds).
     ATTACH_WINDOW = 2 * 60 * 60
     TIMEZONE = "Asia/Shanghai"
+    # Console sessions: cookies only over HTTPS (browsers also accept them on http://localhost),
+    # never readable by scripts, not sent on cross-site requests; a working day long.
+    SESSION_COOKIE_NAME = "civic_console"
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 12 * 60 * 60
     # Broadcasts: recipients per mass send (WeChat takes 2–10,000 openids) and per WeCom app call
     # (≤1,000); mass sends a service account may make to one user per natural month; the batch jobs'
     # retry backoff in seconds; mirror region nodes of these tiers into official-account tags.
@@ -96,6 +118,17 @@ _ENV_KEYS = (
     "WECOM_API_BASE",
     "WECOM_BOT_TOKEN",
     "WECOM_BOT_AES_KEY",
+    "LOG_FORMAT",
+    "METRICS_TOKEN",
+)
+_INT_ENV_KEYS = (
+    "INTAKE_FLAG_TTL",
+    "RATE_LIMIT_OPENID",
+    "RATE_LIMIT_IP",
+    "RATE_LIMIT_REFUSED_IP",
+    "RATE_LIMIT_LOGIN_IP",
+    "RATE_LIMIT_LOGIN_USER",
+    "TRUSTED_PROXIES",
 )
 
 
@@ -109,6 +142,12 @@ def load_settings(config_name: str | None, instance_path: str, overrides: dict |
     for key in _ENV_KEYS:
         if os.environ.get(key):
             settings[key] = os.environ[key]
+    for key in _INT_ENV_KEYS:
+        if os.environ.get(key):
+            try:
+                settings[key] = int(os.environ[key])
+            except ValueError:
+                raise ConfigError(f"{key} must be an integer, got {os.environ[key]!r}") from None
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'civic.db'}"
     settings["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(database_url)
     settings.update(overrides or {})

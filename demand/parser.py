@@ -23,7 +23,7 @@ from typing import Any
 from demand.brackets import parse_fields, urgent_flag
 from demand.contacts import Contact, blank_contacts, find_contacts, mask_name, mask_text
 from demand.gazetteer import Gazetteer, PlaceMatch
-from demand.lexicon import LexiconClassifier
+from demand.lexicon import LexiconClassifier, LexiconResult
 from demand.normalize import clean_text, match_text
 from demand.taxonomy import OTHER, Taxonomy, load_taxonomy
 from demand.urgency import UrgencyDetector
@@ -51,6 +51,8 @@ _MEANINGFUL = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 _MIN_MATTER_CHARS = 6
 # The trained model decides when it is at least this sure; below it, a lexicon with evidence decides.
 MODEL_THRESHOLD = 0.45
+# A lexicon verdict at least this sure wins for a category the trained model has never seen.
+UNSEEN_CATEGORY_CONFIDENCE = 0.6
 # How often a long-lived parser checks the model folder for a retrained model.
 MODEL_CHECK_SECONDS = 30.0
 
@@ -107,9 +109,8 @@ class Demand:
         """JSON-able dict (the `flask parse` shape). Contacts, names and numbers in text masked by default."""
         fields = dict(self.fields)
         if masked:
-            for key in ("phone", "id_card", "matter", "location"):
-                if key in fields:
-                    fields[key] = mask_text(fields[key])
+            # Officers put numbers in any field; mask all of them, and names where a name is stated.
+            fields = {key: mask_text(value, self.contacts) for key, value in fields.items()}
             if "reporter" in fields:
                 fields["reporter"] = mask_name(fields["reporter"])
         return {
@@ -118,13 +119,15 @@ class Demand:
             "confidence": round(self.confidence, 3),
             "classifier": self.classifier,
             "urgency": self.urgency,
-            "urgency_reason": self.urgency_reason,
+            "urgency_reason": mask_text(self.urgency_reason, self.contacts) if masked and self.urgency_reason
+            else self.urgency_reason,
             "grid": self.location.grid,
-            "location": self.location.to_dict(),
+            "location": {**self.location.to_dict(), "text": mask_text(self.location.text or "", self.contacts) or None}
+            if masked else self.location.to_dict(),
             "contacts": [c.to_dict(masked=masked) for c in self.contacts],
             "reporter_name": mask_name(self.reporter_name) if masked and self.reporter_name else self.reporter_name,
             "missing": list(self.missing),
-            "description": mask_text(self.description) if masked else self.description,
+            "description": mask_text(self.description, self.contacts) if masked else self.description,
             "fields": fields,
         }
 
@@ -141,6 +144,7 @@ class DemandParser:
         self.model_dir = Path(model_dir) if model_dir else None
         self.model_threshold = model_threshold
         self.model: Any = None
+        self._model_categories: set[str] = set()
         self._model_stamp: object = None
         self._model_checked = 0.0
         self.reload_model()
@@ -162,6 +166,9 @@ class DemandParser:
             if stamp != self._model_stamp:
                 self.model = classifier.load_latest(self.model_dir)
                 self._model_stamp = stamp
+                self._model_categories = {
+                    (self.taxonomy.resolve_label(label) or (label, None))[0] for label in self.model.labels
+                }
                 log.info("demand model loaded", extra={"model_dir": str(self.model_dir), "stamp": str(stamp)})
         except Exception:  # a corrupt or incompatible model must not stop intake: fall back to the lexicon
             log.exception("could not load the demand model; using the lexicon")
@@ -292,8 +299,7 @@ class DemandParser:
             demand.evidence = [fields["category"]]
             return
         model_label, model_conf = self._model_predict(subject)
-        if model_label is not None and (model_conf >= self.model_threshold or lex.category is None
-                                        or model_conf >= lex.confidence):
+        if model_label is not None and self._trust_model(model_label, model_conf, lex):
             resolved = self.taxonomy.resolve_label(model_label)
             category, subcategory = resolved if resolved else (model_label, None)
             if subcategory is None:
@@ -313,6 +319,21 @@ class DemandParser:
         demand.category, demand.subcategory = self.taxonomy.fallback
         demand.confidence, demand.classifier = 0.0, "fallback"
 
+    def _trust_model(self, label: str, confidence: float, lex: LexiconResult) -> bool:
+        """Model or lexicon? The model, unless it is unsure and the lexicon has better evidence.
+
+        A county's history rarely covers every category (the model cannot say 纪检监察 if no past order
+        had it), so a confident lexicon verdict for a category the model never learned also wins.
+        """
+        if lex.category is None:
+            return True
+        resolved = self.taxonomy.resolve_label(label)
+        if (resolved[0] if resolved else label) == lex.category:
+            return True
+        if lex.category not in self._model_categories and lex.confidence >= UNSEEN_CATEGORY_CONFIDENCE and confidence < 0.9:
+            return False
+        return confidence >= self.model_threshold or confidence >= lex.confidence
+
     def _model_predict(self, text: str) -> tuple[str | None, float]:
         if self.model is None:
             return None, 0.0
@@ -329,7 +350,7 @@ class DemandParser:
         stated = urgent_flag(fields.get("urgent"))
         if stated is not None:
             demand.urgency = "urgent" if stated else "normal"
-            demand.urgency_reason = f"紧急：{fields['urgent']}" if stated else None
+            demand.urgency_reason = f"紧急：{fields['urgent'][:20]}" if stated else None
             return
         verdict = self.urgency.detect(body)
         demand.urgency, demand.urgency_reason = verdict.level, verdict.reason

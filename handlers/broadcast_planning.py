@@ -273,6 +273,7 @@ def _plan_openid_page(broadcast: Broadcast, state: dict, settings: PlanSettings,
         query = query.filter(Resident.id > state["after"])
     # Two extra rows tell us whether exactly one resident would be left for a last batch of one.
     rows = db.session.execute(query.order_by(Resident.id).limit(size + 2).with_for_update(of=Resident)).all()
+    last_page = len(rows) <= size
     take = size if len(rows) >= size + 2 else size - 1 if len(rows) == size + 1 else len(rows)
     rows = rows[:take]
     produced = []
@@ -292,7 +293,7 @@ def _plan_openid_page(broadcast: Broadcast, state: dict, settings: PlanSettings,
         )
         produced.append(PlannedBatch(batch.id))
         state["after"] = ids[-1]
-    if take < size:
+    if last_page:
         _next_phase(state)
     return produced
 

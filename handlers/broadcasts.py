@@ -31,6 +31,7 @@ from models import (
     BroadcastStatus,
     Outbox,
     OutboxStatus,
+    RegionNode,
     Resident,
     audit,
     db,
@@ -484,6 +485,30 @@ def record_mass_report(payload: dict) -> BroadcastBatch | None:
 
 
 # --- residents' choice -------------------------------------------------------------------------------
+
+
+def recent_notices(resident: Resident, limit: int = 3, scan: int = 50) -> list[Broadcast]:
+    """The latest notices sent on the official account to an area holding the resident's grid."""
+    grid = db.session.execute(select(RegionNode.path).filter_by(code=resident.grid_code)).scalar_one_or_none()
+    if grid is None:
+        return []
+    recent = db.session.execute(
+        select(Broadcast)
+        .filter(Broadcast.status.in_([BroadcastStatus.SENDING, BroadcastStatus.DONE]))
+        .order_by(Broadcast.id.desc())
+        .limit(scan)
+    ).scalars()
+    found = []
+    for broadcast in recent:
+        if "mp" not in broadcast.channels or RESIDENT not in broadcast.audience.get("roles", []):
+            continue
+        if broadcast.audience.get("tags"):
+            continue  # aimed at some residents only
+        if any(grid.startswith(path) for path in broadcast_paths(broadcast)):
+            found.append(broadcast)
+            if len(found) == limit:
+                break
+    return found
 
 
 def set_notices(resident: Resident, on: bool) -> bool:

@@ -1,17 +1,32 @@
-"""Resident commands on the official account: 查询, 取消, 帮助."""
+"""Resident commands on the official account: 查询, 取消, 帮助, 退订通知 / 订阅通知 / 政策通知."""
 
 from __future__ import annotations
 
 import re
 
 from handlers import replies
+from handlers.broadcasts import recent_notices, set_notices
 from models import OPEN_STATUSES, STATUS_LABELS, Ticket, TicketStatus, add_event, db, ticket_by_number
 
 _COMMAND = re.compile(r"^\s*(查询|查看|进度|取消|撤回|帮助|help|\?|？)\s*[:：]?\s*([0-9A-Za-z]*)\s*$", re.IGNORECASE)
 
 
+# Policy notices: opting out stops broadcasts only; replies about the resident's own tickets continue.
+_NOTICE_WORDS = {"退订通知": False, "退订政策通知": False, "订阅通知": True, "订阅政策通知": True}
+NOTICES_QUERY = "政策通知"
+# Menu click keys (config/menu.yaml) that mean the same as a typed command.
+MENU_COMMANDS = {"MY_TICKETS": "查询", "NOTICES": NOTICES_QUERY, "NOTICES_ON": "订阅通知", "NOTICES_OFF": "退订通知"}
+
+
 def handle_command(intake, text: str) -> bool:
     """Answer a command and return True; False when the text is not a command."""
+    word = text.strip()
+    if word in _NOTICE_WORDS:
+        _notices(intake, _NOTICE_WORDS[word])
+        return True
+    if word in (NOTICES_QUERY, "最新通知"):
+        intake.reply(replies.recent_notices(recent_notices(intake.resident)), kind="notices")
+        return True
     match = _COMMAND.match(text)
     if not match:
         return False
@@ -25,6 +40,14 @@ def handle_command(intake, text: str) -> bool:
     else:
         intake.reply(replies.HELP, kind="help")
     return True
+
+
+def _notices(intake, on: bool) -> None:
+    changed = set_notices(intake.resident, on)
+    if on:
+        intake.reply(replies.NOTICES_ON if changed else replies.NOTICES_ALREADY_ON, kind="notices_on")
+    else:
+        intake.reply(replies.NOTICES_OFF if changed else replies.NOTICES_ALREADY_OFF, kind="notices_off")
 
 
 def _own_ticket(intake, number: str) -> Ticket | None:

@@ -1,8 +1,9 @@
-"""Official-account events: subscribe, unsubscribe, periodic LOCATION, menu clicks."""
+"""Official-account events: subscribe, unsubscribe, periodic LOCATION, menu clicks, mass-send reports."""
 
 from __future__ import annotations
 
-from handlers import replies
+from handlers import commands, replies
+from handlers.broadcasts import record_mass_report
 from handlers.tickets import grid_nodes
 from models import node_by_code
 from workflow.geo import locate_grid
@@ -31,9 +32,16 @@ def handle_event(intake) -> None:
             return
         resident.grid_code = locate_grid(grid_nodes(), resident.lat, resident.lng) or resident.grid_code
     elif event == "click":
-        text = MENU_REPLIES.get(str(payload.get("EventKey") or "").upper())
+        key = str(payload.get("EventKey") or "").upper()
+        if key in commands.MENU_COMMANDS:  # 我的诉求 / 政策通知 / 订阅 / 退订 (config/menu.yaml)
+            commands.handle_command(intake, commands.MENU_COMMANDS[key])
+            return
+        text = MENU_REPLIES.get(key)
         if text:
             intake.reply(text, kind="menu")
+    elif event == "masssendjobfinish":
+        # WeChat's account of one mass send (sent / filtered / errors), stored against its broadcast batch.
+        record_mass_report(payload)
 
 
 def _remember_scene(resident, payload: dict) -> None:

@@ -140,5 +140,6 @@ def digest_markdown(node: RegionNode, now: datetime) -> str:
         lines.append("超期工单：")
         for ticket in counts["overdue_tickets"]:
             hours = (now - ticket.due_at).total_seconds() / 3600
-            lines.append(f"- {ticket.number} {ticket.category or '待分类'}，{owners.get(ticket.owner_code, '')}，超时{hours:.0f}小时")
+            owner = owners.get(ticket.owner_code, "")
+            lines.append(f"- {ticket.number} {ticket.category or '待分类'}，{owner}，超时{hours:.0f}小时")
     return "\n".join(lines)

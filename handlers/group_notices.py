@@ -114,7 +114,10 @@ def notice_markdown(ticket: Ticket, kind: str, node: RegionNode, mentions: list[
     lines = [f"**【{title}】{ticket.number}**{urgent}", f"> 类别：{category}"]
     if place:
         lines.append(f"> 地点：{place}" + (f"（{grid.name}）" if grid and grid.name != place else ""))
-    lines.append(f"> 承办：{owner.name if owner else '待定'}" + (f"（第{ticket.escalation_level}级督办）" if ticket.escalation_level else ""))
+    lines.append(
+        f"> 承办：{owner.name if owner else '待定'}"
+        + (f"（第{ticket.escalation_level}级督办）" if ticket.escalation_level else "")
+    )
     lines.append(f"> 签收时限：{local_time(ticket.sign_due_at)}　办结时限：{local_time(ticket.due_at)}")
     if kind == "overdue" and ticket.due_at is not None and ticket.due_at < now:
         hours = (now - ticket.due_at).total_seconds() / 3600

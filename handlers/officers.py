@@ -173,14 +173,18 @@ def _report(intake: OfficerIntake, text: str) -> None:
     duplicate = find_duplicate(demand, demand.location.grid or grid, intake.now)
     if duplicate is not None:
         if not any(r.channel == "wecom" and r.external_id == intake.userid for r in duplicate.reporters):
-            add_reporter(duplicate, channel="wecom", external_id=intake.userid, demand=demand, name=_name(intake),
-                         now=intake.now)
-        add_event(duplicate, "duplicate_joined", intake.actor, note=(demand.description or "")[:500]).created_at = (
-            intake.now
-        )
+            add_reporter(
+                duplicate, channel="wecom", external_id=intake.userid, demand=demand, name=_name(intake), now=intake.now
+            )
+        add_event(
+            duplicate, "duplicate_joined", intake.actor, note=(demand.description or "")[:500]
+        ).created_at = intake.now
         intake.inbound.ticket_id = duplicate.id
-        intake.reply(f"该问题已有工单{duplicate.number}在办，已将您的上报合并。\n" + ticket_summary(duplicate),
-                     kind="ack", ticket=duplicate)
+        intake.reply(
+            f"该问题已有工单{duplicate.number}在办，已将您的上报合并。\n" + ticket_summary(duplicate),
+            kind="ack",
+            ticket=duplicate,
+        )
         return
     ticket = create_ticket(
         demand=demand,
@@ -232,8 +236,11 @@ def _scoped_ticket(intake: OfficerIntake, number: str) -> tuple[Ticket | None, s
     if intake.in_scope(ticket.owner_code) or intake.in_scope(ticket.grid_code):
         return ticket, None
     handler = next(
-        (h for h in db.session.execute(db.select(TicketHandler).filter_by(ticket_id=ticket.id)).scalars()
-         if intake.in_scope(h.node_code)),
+        (
+            h
+            for h in db.session.execute(db.select(TicketHandler).filter_by(ticket_id=ticket.id)).scalars()
+            if intake.in_scope(h.node_code)
+        ),
         None,
     )
     return (ticket, handler.node_code) if handler is not None else (None, None)

@@ -93,3 +93,21 @@ def update_text(kind: str, ticket, node_name: str | None = None, note: str | Non
 
 DUPLICATE_JOINED = "您反映的问题已有居民反映，已合并到工单{number}（{owner}办理中），进展会同步告知您。"
 RATING_UNKNOWN = "请回复 1（满意）、2（基本满意）或 3（不满意）对工单进行评价。"
+
+
+# Policy notices (broadcasts). Opting out never stops answers about the resident's own tickets.
+NOTICES_OFF = "已为您退订政策通知。您反映的问题仍会照常答复进展；回复“订阅通知”可重新订阅。"
+NOTICES_ALREADY_OFF = "您已退订政策通知。回复“订阅通知”可重新订阅。"
+NOTICES_ON = "已为您订阅政策通知，所在区域的政策宣传将通过本公众号推送给您。回复“退订通知”可随时退订。"
+NOTICES_ALREADY_ON = "您已订阅政策通知。回复“退订通知”可随时退订。"
+
+
+def recent_notices(notices: list) -> str:
+    """The latest notices that reached the resident's area (title, date, the start of the text)."""
+    if not notices:
+        return "最近没有发往您所在区域的政策通知。" + "回复“退订通知”可退订，“订阅通知”可重新订阅。"
+    lines = ["最近的政策通知："]
+    for index, notice in enumerate(notices, 1):
+        body = notice.body if len(notice.body) <= 60 else notice.body[:60] + "…"
+        lines.append(f"{index}. 【{notice.title}】{local_time(notice.created_at)}\n{body}")
+    return "\n".join(lines)

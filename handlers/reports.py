@@ -12,11 +12,20 @@ from datetime import datetime, timedelta
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from sqlalchemy.orm import selectinload
 
 from handlers.scope import node_names
 from handlers.stats import region_stats
-from handlers.work_queue import RUNNING, URGENCY_LABELS, local, next_due_expr, time_left
-from models import STATUS_LABELS, InboundMessage, Ticket, TicketEvent, db, subtree_codes
+from handlers.work_queue import (
+    CHANNEL_LABELS,
+    RUNNING,
+    STAFF_STATUS_LABELS,
+    URGENCY_LABELS,
+    local,
+    next_due_expr,
+    time_left,
+)
+from models import InboundMessage, Ticket, TicketEvent, db, subtree_codes
 from privacy import mask_name, mask_phone, mask_text
 from workflow.sla import LOCAL_TZ
 
@@ -76,7 +85,7 @@ def _brief(ticket: Ticket, names: dict[str, str], now: datetime) -> dict:
         "id": ticket.id,
         "number": ticket.number,
         "category": ticket.category or "未分类",
-        "status": STATUS_LABELS.get(ticket.status, ticket.status),
+        "status": STAFF_STATUS_LABELS.get(ticket.status, ticket.status),
         "owner": names.get(ticket.owner_code, ticket.owner_code or ""),
         "grid": names.get(ticket.grid_code, ticket.grid_code or ""),
         "escalation_level": ticket.escalation_level,
@@ -156,43 +165,32 @@ def ledger_rows(code: str, start: datetime, end: datetime, now: datetime):
         .order_by(Ticket.created_at, Ticket.id)
     )
     names = node_names(codes)
-    channel_labels = {"mp": "公众号", "wecom": "企业微信", "open311": "Open311", "console": "工作台"}
-    for chunk in _chunks(db.session.execute(query.execution_options(yield_per=500)).scalars()):
-        for t in chunk:
-            reporter = t.reporters[0] if t.reporters else None
-            overdue = (t.resolved_at or now) > t.due_at if t.due_at and t.status != "cancelled" else False
-            yield (
-                t.number,
-                local(t.created_at),
-                channel_labels.get(t.channel, t.channel),
-                t.category or "",
-                t.subcategory or "",
-                URGENCY_LABELS.get(t.urgency, t.urgency),
-                names.get(t.grid_code, t.grid_code or ""),
-                names.get(t.owner_code, t.owner_code or ""),
-                STATUS_LABELS.get(t.status, t.status),
-                mask_text(t.description or ""),
-                mask_text(t.location_text or t.place or ""),
-                mask_name(reporter.name) if reporter and reporter.name else "",
-                mask_phone(reporter.phone) if reporter and reporter.phone else "",
-                local(t.signed_at),
-                local(t.resolved_at),
-                local(t.due_at),
-                "是" if overdue else "否",
-                t.escalation_level,
-                SATISFACTION_LABELS.get(t.satisfaction or "", ""),
-            )
-
-
-def _chunks(iterable, size: int = 500):
-    chunk = []
-    for item in iterable:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    for t in db.session.execute(
+        query.options(selectinload(Ticket.reporters)).execution_options(yield_per=500)
+    ).scalars():
+        reporter = t.reporters[0] if t.reporters else None
+        overdue = (t.resolved_at or t.closed_at or now) > t.due_at if t.due_at and t.status != "cancelled" else False
+        yield (
+            t.number,
+            local(t.created_at),
+            CHANNEL_LABELS.get(t.channel, t.channel),
+            t.category or "",
+            t.subcategory or "",
+            URGENCY_LABELS.get(t.urgency, t.urgency),
+            names.get(t.grid_code, t.grid_code or ""),
+            names.get(t.owner_code, t.owner_code or ""),
+            STAFF_STATUS_LABELS.get(t.status, t.status),
+            mask_text(t.description or ""),
+            mask_text(t.location_text or t.place or ""),
+            mask_name(reporter.name) if reporter and reporter.name else "",
+            mask_phone(reporter.phone) if reporter and reporter.phone else "",
+            local(t.signed_at),
+            local(t.resolved_at),
+            local(t.due_at),
+            "是" if overdue else "否",
+            t.escalation_level,
+            SATISFACTION_LABELS.get(t.satisfaction or "", ""),
+        )
 
 
 def ledger_xlsx(title: str, rows) -> bytes:
@@ -219,9 +217,10 @@ def _text_cell(sheet, value: str) -> WriteOnlyCell:
 # --- corrections for train-classifier -----------------------------------------------------------------
 
 
-def corrected_rows(codes: list[str]) -> list[tuple[str, str]]:
+def corrected_rows(codes: list[str], with_subcategory: bool = False) -> list[tuple[str, str]]:
     """(text, label) for every ticket in the subtree that staff corrected: the words the parser saw
-    (masked), labelled with the corrected category ("一级/二级" when a subcategory is set)."""
+    (masked), labelled with the corrected first-level category, the label the shipped training data
+    uses ("一级/二级" with `with_subcategory` when a subcategory is set)."""
     ids = (
         db.session.execute(
             db.select(TicketEvent.ticket_id)
@@ -250,7 +249,9 @@ def corrected_rows(codes: list[str]) -> list[tuple[str, str]]:
             text = firsts.get(ticket.id) or (ticket.fields or {}).get("original_text") or ticket.description or ""
             text = " ".join(mask_text(text).split())
             if text:
-                label = f"{ticket.category}/{ticket.subcategory}" if ticket.subcategory else ticket.category
+                label = ticket.category
+                if with_subcategory and ticket.subcategory:
+                    label = f"{ticket.category}/{ticket.subcategory}"
                 rows.append((text, label))
     return rows
 

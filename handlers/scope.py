@@ -72,4 +72,6 @@ def node_names(codes) -> dict[str, str]:
     codes = sorted({c for c in codes if c})
     if not codes:
         return {}
-    return dict(db.session.execute(db.select(RegionNode.code, RegionNode.name).filter(RegionNode.code.in_(codes))).all())
+    return dict(
+        db.session.execute(db.select(RegionNode.code, RegionNode.name).filter(RegionNode.code.in_(codes))).all()
+    )

@@ -56,7 +56,9 @@ def attempt_login(username: str, password: str, now: datetime, source: str = "")
         if failures >= MAX_FAILURES:
             user.failed_logins = 0
             user.locked_until = now + LOCKOUT
-            audit(actor, "login.locked", f"user:{username}", failures=failures, locked_until=user.locked_until.isoformat())
+            audit(
+                actor, "login.locked", f"user:{username}", failures=failures, locked_until=user.locked_until.isoformat()
+            )
             return LoginResult(None, locked_message(user.locked_until, now), user.locked_until)
         user.failed_logins = failures
         audit(actor, "login.failed", f"user:{username}", reason="bad_password", failures=failures)

@@ -8,8 +8,9 @@ PostgreSQL) so two sweeps at once never act on the same ticket twice.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from handlers.group_notices import notify_groups
 from handlers.tickets import sla_table
 from handlers.workflow import ActionRefused, apply_action
 from models import Outbox, Ticket, TicketHandler, TicketStatus, add_event, db
@@ -121,7 +122,7 @@ def _escalate(ticket: Ticket, now: datetime, note: str, reason: str) -> list[Out
 
 def _clock(ticket: Ticket, reason: str) -> str | None:
     moment = ticket.due_at if reason == "overdue" else ticket.sign_due_at
-    return moment.astimezone(timezone.utc).isoformat() if moment else None
+    return moment.astimezone(UTC).isoformat() if moment else None
 
 
 def _noted_at_top(ticket: Ticket, reason: str) -> bool:
@@ -163,8 +164,4 @@ def _handlers_in_batches(now: datetime, counts: Counter, outbox: list[int]) -> N
 
 
 def _group(ticket: Ticket, kind: str, now: datetime, node_code: str | None) -> list[Outbox]:
-    try:
-        from handlers.group_notices import notify_groups
-    except ImportError:
-        return []
     return notify_groups(ticket, kind, now, node_code=node_code)

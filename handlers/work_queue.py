@@ -13,11 +13,18 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import urlparse
 
 from demand.taxonomy import Taxonomy
-from handlers.scope import READ_ONLY_ROLES, in_scope, may_change, node_names, scope_codes, visible_filter, visible_ticket
+from handlers.scope import (
+    READ_ONLY_ROLES,
+    in_scope,
+    may_change,
+    node_names,
+    scope_codes,
+    visible_filter,
+    visible_ticket,
+)
 from handlers.workflow import ActionRefused, apply_action
 from models import (
     OPEN_STATUSES,
-    STATUS_LABELS,
     InboundMessage,
     RegionNode,
     Ticket,
@@ -37,6 +44,16 @@ MAX_PER_PAGE = 100
 RUNNING = (S.ASSIGNED, S.SIGNED, S.PROCESSING)
 STATUS_GROUPS = {"open": tuple(OPEN_STATUSES), "done": (S.RESOLVED, S.CLOSED, S.CANCELLED), "all": ()}
 URGENCY_LABELS = {"urgent": "紧急", "normal": "一般"}
+# Staff-facing names (models.STATUS_LABELS speaks to the resident: "待您补充信息").
+STAFF_STATUS_LABELS = {
+    S.ASSIGNED: "待签收",
+    S.SIGNED: "已签收",
+    S.PROCESSING: "办理中",
+    S.WAITING: "待居民补充",
+    S.RESOLVED: "已办结（待评价）",
+    S.CLOSED: "已结案",
+    S.CANCELLED: "已取消",
+}
 CHANNEL_LABELS = {"mp": "公众号", "wecom": "企业微信", "open311": "Open311", "console": "工作台"}
 EVENT_LABELS = {
     "created": "受理",
@@ -289,7 +306,9 @@ def search_queue(user: User, filters: QueueFilters, now: datetime) -> QueuePage:
     for t in tickets:
         due_at = next_due(t)
         running = t.status in RUNNING
-        left_text, left_state = time_left(due_at, now) if running else (STATUS_LABELS.get(t.status, t.status), "none")
+        left_text, left_state = (
+            time_left(due_at, now) if running else (STAFF_STATUS_LABELS.get(t.status, t.status), "none")
+        )
         description = t.description or ""
         summary = description if unmasked else mask_text(description)
         rows.append(
@@ -297,7 +316,7 @@ def search_queue(user: User, filters: QueueFilters, now: datetime) -> QueuePage:
                 id=t.id,
                 number=t.number or str(t.id),
                 status=t.status,
-                status_label=STATUS_LABELS.get(t.status, t.status),
+                status_label=STAFF_STATUS_LABELS.get(t.status, t.status),
                 category=t.category or "未分类",
                 subcategory=t.subcategory or "",
                 urgency=t.urgency,
@@ -340,15 +359,23 @@ def _event_details(event, names: dict[str, str]) -> list[str]:
     data = event.data or {}
     details = []
     if data.get("from_status") and data.get("to_status") and data["from_status"] != data["to_status"]:
-        details.append(f"{STATUS_LABELS.get(data['from_status'], data['from_status'])} → "
-                       f"{STATUS_LABELS.get(data['to_status'], data['to_status'])}")
+        details.append(
+            f"{STAFF_STATUS_LABELS.get(data['from_status'], data['from_status'])} → "
+            f"{STAFF_STATUS_LABELS.get(data['to_status'], data['to_status'])}"
+        )
     for key, label in (("from_owner", "原承办"), ("to_owner", "新承办"), ("owner", "承办"), ("node", "单位")):
         if data.get(key):
             details.append(f"{label}：{names.get(data[key], data[key])}")
     if data.get("handlers"):
         role = {"lead": "主办", "co": "协办"}
-        details.append("协办：" + "、".join(f"{names.get(h.get('node'), h.get('node'))}（{role.get(h.get('role'), '')}）"
-                                           for h in data["handlers"] if isinstance(h, dict)))
+        details.append(
+            "协办："
+            + "、".join(
+                f"{names.get(h.get('node'), h.get('node'))}（{role.get(h.get('role'), '')}）"
+                for h in data["handlers"]
+                if isinstance(h, dict)
+            )
+        )
     if data.get("into"):
         details.append(f"并入：{data['into']}")
     if data.get("source"):
@@ -386,24 +413,34 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         .filter(InboundMessage.ticket_id == ticket.id, InboundMessage.content.is_not(None))
         .order_by(InboundMessage.id)
     ).all()
-    words = [{"at": local(at), "channel": CHANNEL_LABELS.get(ch, ch), "text": mask(text)} for at, ch, text in originals
-             if (text or "").strip()]
+    words = [
+        {"at": local(at), "channel": CHANNEL_LABELS.get(ch, ch), "text": mask(text)}
+        for at, ch, text in originals
+        if (text or "").strip()
+    ]
     if not words and (ticket.fields or {}).get("original_text"):
-        words.append({"at": local(ticket.created_at), "channel": CHANNEL_LABELS.get(ticket.channel, ticket.channel),
-                      "text": mask(ticket.fields["original_text"])})
+        words.append(
+            {
+                "at": local(ticket.created_at),
+                "channel": CHANNEL_LABELS.get(ticket.channel, ticket.channel),
+                "text": mask(ticket.fields["original_text"]),
+            }
+        )
     attachments = []
     for e in ticket.events:
         if e.kind != "attachment":
             continue
         data = e.data or {}
-        attachments.append({
-            "at": local(e.created_at),
-            "type": data.get("media_type") or "",
-            "image": safe_url(data.get("PicUrl")) if data.get("media_type") == "image" else None,
-            "url": safe_url(data.get("url") or data.get("PicUrl")),
-            "title": data.get("title") or "",
-            "media_id": data.get("MediaId") or "",
-        })
+        attachments.append(
+            {
+                "at": local(e.created_at),
+                "type": data.get("media_type") or "",
+                "image": safe_url(data.get("PicUrl")) if data.get("media_type") == "image" else None,
+                "url": safe_url(data.get("url") or data.get("PicUrl")),
+                "title": data.get("title") or "",
+                "media_id": data.get("MediaId") or "",
+            }
+        )
     timeline = [
         {
             "at": local(e.created_at),
@@ -429,7 +466,7 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         elif ticket.status == S.WAITING:
             text, state = "等待居民补充，计时暂停", "paused"
         elif not running:
-            text, state = STATUS_LABELS.get(ticket.status, ticket.status), "none"
+            text, state = STAFF_STATUS_LABELS.get(ticket.status, ticket.status), "none"
         else:
             text, state = time_left(moment, now)
         deadlines.append({"label": label, "at": local(moment), "text": text, "state": state})
@@ -451,7 +488,7 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
     may_act = user.role not in READ_ONLY_ROLES
     return {
         "ticket": ticket,
-        "status_label": STATUS_LABELS.get(ticket.status, ticket.status),
+        "status_label": STAFF_STATUS_LABELS.get(ticket.status, ticket.status),
         "channel": CHANNEL_LABELS.get(ticket.channel, ticket.channel),
         "grid_name": names.get(ticket.grid_code, ticket.grid_code or ""),
         "owner_name": names.get(ticket.owner_code, ticket.owner_code or ""),
@@ -465,8 +502,14 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         "fields": fields,
         "routed_by": (ticket.fields or {}).get("routed_by") or "",
         "handlers": [
-            {"code": h.node_code, "name": names.get(h.node_code, h.node_code), "role": h.role, "status": h.status,
-             "sign_due": local(h.sign_due_at), "mine": in_scope(user, h.node_code)}
+            {
+                "code": h.node_code,
+                "name": names.get(h.node_code, h.node_code),
+                "role": h.role,
+                "status": h.status,
+                "sign_due": local(h.sign_due_at),
+                "mine": in_scope(user, h.node_code),
+            }
             for h in ticket.handlers
         ],
         "actions": [name for name, statuses in ACTION_STATUSES.items() if ticket.status in statuses] if may_act else [],
@@ -494,8 +537,9 @@ def staff_action(user: User, ticket_id: int, name: str, note: str | None, params
 CORRECTABLE = {"category": "类别", "subcategory": "子类", "urgency": "紧急程度", "grid": "网格"}
 
 
-def correct_ticket(ticket: Ticket, user: User, values: Mapping[str, str], taxonomy: Taxonomy, now: datetime,
-                   note: str | None = None):
+def correct_ticket(
+    ticket: Ticket, user: User, values: Mapping[str, str], taxonomy: Taxonomy, now: datetime, note: str | None = None
+):
     """Staff fix the parser's fields (category/subcategory/urgency/grid); one "corrected" event records
     each change (from → to). Deadlines and the owner stay as they are: re-dispatch is the assign action.
     Raises ActionRefused(403/400)."""
@@ -518,8 +562,12 @@ def correct_ticket(ticket: Ticket, user: User, values: Mapping[str, str], taxono
         if not in_scope(user, grid):
             raise ActionRefused(403, "该网格不在您的管辖范围内")
     new = {"category": category, "subcategory": subcategory, "urgency": urgency, "grid": grid}
-    old = {"category": ticket.category, "subcategory": ticket.subcategory, "urgency": ticket.urgency,
-           "grid": ticket.grid_code}
+    old = {
+        "category": ticket.category,
+        "subcategory": ticket.subcategory,
+        "urgency": ticket.urgency,
+        "grid": ticket.grid_code,
+    }
     changes = {k: {"from": old[k], "to": new[k]} for k in new if (old[k] or None) != (new[k] or None)}
     if not changes:
         raise ActionRefused(400, "没有需要更正的内容")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from handlers import replies
+from handlers.group_notices import notify_groups
 from handlers.notify import notify_reporters
 from handlers.tickets import add_reporter, set_deadlines, sla_table
 from models import (
@@ -108,10 +109,6 @@ def apply_action(
 
 def _group_notices(ticket: Ticket, notices: list[tuple[str, str]], now: datetime) -> list[Outbox]:
     if not notices:
-        return []
-    try:
-        from handlers.group_notices import notify_groups
-    except ImportError:  # the WeCom group side is optional in a deployment without it
         return []
     queued = []
     for kind, node_code in notices:

@@ -11,9 +11,11 @@ from redis.exceptions import RedisError
 
 from config.queues import QueueNames
 from jobs import enqueue
+from jobs.broadcasts import recover_broadcasts
 from jobs.delivery import recover_outbox
 from jobs.group_digests import send_group_digests
 from jobs.intake import recover_inbound
+from jobs.mp_tags import sync_mp_tags
 from jobs.robots import sweep_robots
 from jobs.sweep import sweep_deadlines
 
@@ -26,6 +28,8 @@ PERIODIC = [
     (300, recover_outbox, QueueNames.DELIVERY),
     (60, sweep_robots, QueueNames.DELIVERY),
     (60, send_group_digests, QueueNames.WORKFLOW),
+    (60, recover_broadcasts, QueueNames.BROADCAST),
+    (300, sync_mp_tags, QueueNames.BROADCAST),
 ]
 
 

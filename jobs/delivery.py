@@ -11,7 +11,7 @@ from rq import Callback, Retry
 from bot.clients import PermanentSendError, RetryableSendError, get_client
 from config.queues import QueueNames
 from jobs import enqueue
-from jobs.robots import ROBOT_CHANNEL, flush_robot
+from jobs.robots import ROBOT_CHANNEL, flush_robot, request_flush
 from models import Outbox, OutboxStatus, add_event, db, utcnow
 from models.ticket import Ticket
 
@@ -87,6 +87,9 @@ def deliver_many(outbox_ids: list[int], concurrency: int = 8) -> int:
     )
     if not rows:
         return 0
+    # Group robots drain their own queue in a flush job (in order, 20 a minute, a backlog coalesced).
+    robot_keys = sorted({row.recipient for row in rows if row.channel == ROBOT_CHANNEL})
+    rows = [row for row in rows if row.channel != ROBOT_CHANNEL]
     clients, outcomes = {}, {}
     for row in rows:
         row.attempts += 1
@@ -118,6 +121,8 @@ def deliver_many(outbox_ids: list[int], concurrency: int = 8) -> int:
     db.session.commit()
     for outbox_id in retry:
         enqueue_delivery(outbox_id)
+    for key in robot_keys:
+        request_flush(key)
     return sent
 
 

@@ -41,10 +41,14 @@ def enqueue_inbound(inbound_id: int) -> None:
     redis = redis_connection()
     pipe = redis.pipeline(transaction=False)
     pipe.rpush(PENDING_KEY, inbound_id)
-    pipe.set(DRAIN_FLAG.format(slot=0), 1, nx=True, ex=FLAG_TTL)
+    pipe.set(DRAIN_FLAG.format(slot=0), 1, nx=True, ex=_flag_ttl())
     _, scheduled = pipe.execute()
     if scheduled:
         _start_drain(0)
+
+
+def _flag_ttl() -> int:
+    return int(current_app.config.get("INTAKE_FLAG_TTL") or FLAG_TTL)
 
 
 def _start_drain(slot: int) -> None:
@@ -61,18 +65,19 @@ def drain_inbound(slot: int = 0) -> int:
     """Process queued pushes until the list is empty; returns how many were processed."""
     redis = redis_connection()
     flag = DRAIN_FLAG.format(slot=slot)
+    ttl = _flag_ttl()
     processed = 0
     while True:
         raw = redis.lpop(PENDING_KEY, BATCH)
         if not raw:
             redis.delete(flag)
             # A push may have arrived between the empty pop and the delete, seen our flag, and not scheduled.
-            if redis.llen(PENDING_KEY) and redis.set(flag, 1, nx=True, ex=FLAG_TTL):
+            if redis.llen(PENDING_KEY) and redis.set(flag, 1, nx=True, ex=ttl):
                 continue
             return processed
-        redis.expire(flag, FLAG_TTL)
+        redis.expire(flag, ttl)
         if slot + 1 < DRAIN_SLOTS and redis.llen(PENDING_KEY) > BATCH:
-            if redis.set(DRAIN_FLAG.format(slot=slot + 1), 1, nx=True, ex=FLAG_TTL):
+            if redis.set(DRAIN_FLAG.format(slot=slot + 1), 1, nx=True, ex=ttl):
                 _start_drain(slot + 1)
         processed += process_batch([int(value) for value in raw])
 
@@ -123,10 +128,16 @@ def recover_inbound(older_than_seconds: int = 60, limit: int = 5000) -> int:
     """Re-feed pushes that were stored but never processed (Redis was down or emptied, a worker died).
 
     Only when no drain is alive and the list is empty: during a long burst the backlog is older than a
-    minute but still queued, and feeding it twice would only waste work (processing is idempotent).
+    minute but still queued, and feeding it twice would only waste work (processing is idempotent). A list
+    left with no drain alive (its worker was killed) gets a new drain instead.
     """
     redis = redis_connection()
-    if redis.llen(PENDING_KEY) or any(redis.exists(DRAIN_FLAG.format(slot=s)) for s in range(DRAIN_SLOTS)):
+    if any(redis.exists(DRAIN_FLAG.format(slot=s)) for s in range(DRAIN_SLOTS)):
+        return 0
+    if redis.llen(PENDING_KEY):
+        # Queued, but no drain alive (it died with its worker, or its job was lost): start one.
+        if redis.set(DRAIN_FLAG.format(slot=0), 1, nx=True, ex=_flag_ttl()):
+            _start_drain(0)
         return 0
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     ids = (
@@ -141,7 +152,7 @@ def recover_inbound(older_than_seconds: int = 60, limit: int = 5000) -> int:
     )
     for start in range(0, len(ids), 1000):
         redis.rpush(PENDING_KEY, *ids[start : start + 1000])
-    if ids and redis.set(DRAIN_FLAG.format(slot=0), 1, nx=True, ex=FLAG_TTL):
+    if ids and redis.set(DRAIN_FLAG.format(slot=0), 1, nx=True, ex=_flag_ttl()):
         _start_drain(0)
     if ids:
         log.info("recovered %d stored pushes", len(ids))

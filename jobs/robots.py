@@ -45,7 +45,9 @@ ROBOT_CHANNEL = "wecom_robot"
 clock = time.time
 
 FLUSH_LOCK_TIMEOUT = 300
-FLUSH_LOCK_WAIT = 20
+# Long enough for a flush that is finishing; never long enough to hold up a worker behind a busy robot.
+FLUSH_LOCK_WAIT = 0.5
+BUSY_RETRY = 2.0
 RETRY_DELAY = 30.0
 MIN_WAKE = 0.5
 PROBE_EVERY = 15 * 60
@@ -80,8 +82,9 @@ def flush_robot(robot_key: str, now: float | None = None, probe: bool = False) -
     lock = redis.lock(f"wecom:robot:{robot_id(robot_key)}:flush", timeout=FLUSH_LOCK_TIMEOUT)
     if not lock.acquire(blocking=True, blocking_timeout=FLUSH_LOCK_WAIT):
         # Another worker is draining this robot; it may have read the queue before our row was committed.
-        schedule_flush(robot_key, 5.0)
+        schedule_flush(robot_key, BUSY_RETRY)
         return asdict(FlushResult(busy=True))
+    redis.delete(_requested_key(robot_key))  # rows committed from now on need (and get) a new request
     try:
         result = _drain(robot_key, now, probe)
     finally:
@@ -92,6 +95,18 @@ def flush_robot(robot_key: str, now: float | None = None, probe: bool = False) -
     if result.wake_in is not None:
         schedule_flush(robot_key, result.wake_in)
     return asdict(result)
+
+
+def _requested_key(robot_key: str) -> str:
+    return f"wecom:robot:{robot_id(robot_key)}:requested"
+
+
+def request_flush(robot_key: str) -> bool:
+    """Ask for a flush job now, unless one is already queued and has not started reading the queue."""
+    if not redis_connection().set(_requested_key(robot_key), "1", nx=True, ex=FLUSH_LOCK_TIMEOUT):
+        return False
+    rid = robot_id(robot_key)
+    return enqueue(flush_robot, robot_key, queue=QueueNames.DELIVERY, job_id=f"robot-{rid}-{int(time.time() * 1e6)}")
 
 
 def schedule_flush(robot_key: str, delay: float) -> bool:
@@ -262,7 +277,7 @@ def _pending_keys() -> list[str]:
     return list(
         db.session.execute(
             db.select(Outbox.recipient)
-            .filter_by(channel=ROBOT_CHANNEL, status=OutboxStatus.PENDING)
+            .filter(Outbox.channel == ROBOT_CHANNEL, Outbox.status == OutboxStatus.PENDING)
             .group_by(Outbox.recipient)
         ).scalars()
     )
@@ -272,9 +287,8 @@ def retarget_replaced_keys() -> int:
     """Rows queued for a key no node uses any more go to their node's current key (kept in order)."""
     configured = _configured_keys()
     moved = 0
-    for key in _pending_keys():
-        if key in configured:
-            continue
+    replaced = [key for key in _pending_keys() if key not in configured]
+    for key in replaced:
         rows = db.session.execute(
             db.select(Outbox).filter_by(channel=ROBOT_CHANNEL, recipient=key, status=OutboxStatus.PENDING)
         ).scalars()
@@ -288,16 +302,9 @@ def retarget_replaced_keys() -> int:
                 moved += 1
     db.session.commit()
     redis = redis_connection()
-    for key in set(broken_robot_keys()) - set(configured) - set(_pending_keys()):
-        clear_broken(redis, key)
+    for key in set(replaced) - set(_pending_keys()):
+        clear_broken(redis, key)  # nothing waits on the old key any more: stop reporting it
     return moved
-
-
-def broken_robot_keys() -> list[str]:
-    """The keys (among those still queued for or configured) whose channel is marked broken."""
-    broken = broken_robots(redis_connection())
-    candidates = set(_configured_keys()) | set(_pending_keys())
-    return [key for key in candidates if robot_id(key) in broken]
 
 
 def sweep_robots() -> dict:
@@ -331,7 +338,7 @@ def robot_health() -> dict:
     counts = dict(
         db.session.execute(
             db.select(Outbox.recipient, db.func.count(Outbox.id))
-            .filter_by(channel=ROBOT_CHANNEL, status=OutboxStatus.PENDING)
+            .filter(Outbox.channel == ROBOT_CHANNEL, Outbox.status == OutboxStatus.PENDING)
             .group_by(Outbox.recipient)
         ).all()
     )

@@ -74,7 +74,10 @@ def subtree_codes(code: str) -> list[str]:
 
 
 def region_tree() -> dict | None:
-    """The imported region as the nested dict shape of the region file (members left out)."""
+    """The imported region as the nested dict shape of the region file (members left out); None when no
+    region is imported (or the database is not migrated yet: the parser then works without places)."""
+    if not db.inspect(db.engine).has_table(RegionNode.__tablename__):
+        return None
     nodes = db.session.execute(db.select(RegionNode).order_by(RegionNode.path)).scalars().all()
     if not nodes:
         return None

@@ -77,7 +77,9 @@ class WeComApi(TokenApiClient):
         """POST appchat/send: a text or markdown message into a chat the app created."""
         if msgtype not in ("text", "markdown"):
             raise ValueError(f"appchat msgtype {msgtype!r} is not text or markdown")
-        return self.post("/cgi-bin/appchat/send", {"chatid": chat_id, "msgtype": msgtype, msgtype: {"content": content}})
+        return self.post(
+            "/cgi-bin/appchat/send", {"chatid": chat_id, "msgtype": msgtype, msgtype: {"content": content}}
+        )
 
     def _send(self, user_ids: list[str], msgtype: str, content: str) -> dict:
         users = list(dict.fromkeys(u for u in user_ids if u))
@@ -85,7 +87,12 @@ class WeComApi(TokenApiClient):
             raise ValueError("no recipients")
         if len(users) > MAX_USERS_PER_CALL:
             raise ValueError(f"{len(users)} recipients: WeCom takes at most {MAX_USERS_PER_CALL} per call")
-        payload = {"touser": "|".join(users), "msgtype": msgtype, "agentid": self.agent_id, msgtype: {"content": content}}
+        payload = {
+            "touser": "|".join(users),
+            "msgtype": msgtype,
+            "agentid": self.agent_id,
+            msgtype: {"content": content},
+        }
         return self.post("/cgi-bin/message/send", payload)
 
 
@@ -108,8 +115,10 @@ class WeComAppClient(OutboundClient):
         msgtype, content = _content(payload)
         data: dict = {}
         for piece in split_utf8(content, APP_TEXT_LIMIT):
-            data = self.api.send_markdown([recipient], piece) if msgtype == "markdown" else self.api.send_text(
-                [recipient], piece
+            data = (
+                self.api.send_markdown([recipient], piece)
+                if msgtype == "markdown"
+                else self.api.send_text([recipient], piece)
             )
             invalid = str(data.get("invaliduser") or "").split("|")
             if recipient in invalid:

@@ -101,9 +101,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("resident_id", sa.Integer(), nullable=False),
         sa.Column("tag", sa.String(length=32), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["resident_id"], ["residents.id"], name=op.f("fk_resident_tags_resident_id_residents")
-        ),
+        sa.ForeignKeyConstraint(["resident_id"], ["residents.id"], name=op.f("fk_resident_tags_resident_id_residents")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_resident_tags")),
         sa.UniqueConstraint("resident_id", "tag", name=op.f("uq_resident_tags_resident_id_tag")),
     )

@@ -103,7 +103,7 @@ def test_app_pushes_with_bad_signature_forged_ciphertext_or_stale_time_are_forbi
 
 @pytest.mark.parametrize(
     "body",
-    [b"not xml at all", b"<xml><Encrypt>", b"<xml><ToUserName>x</ToUserName></xml>", b'<!DOCTYPE x []><xml/>'],
+    [b"not xml at all", b"<xml><Encrypt>", b"<xml><ToUserName>x</ToUserName></xml>", b"<!DOCTYPE x []><xml/>"],
 )
 def test_malformed_app_bodies_are_bad_requests(wecom, client, body):
     query, _ = app_push(app_text_xml("lixl", "x", 1))
@@ -143,12 +143,21 @@ def test_a_bot_mixed_message_keeps_its_words_and_picture(wecom, client):
     }
     assert post_bot(client, *bot_push(message)).status_code == 200
     row = stored(wecom)[0]
-    assert (row.msg_type, row.content, row.payload["media_url"]) == ("text", "阳光花园路灯不亮", "https://wework.example/pic1")
+    assert (row.msg_type, row.content, row.payload["media_url"]) == (
+        "text",
+        "阳光花园路灯不亮",
+        "https://wework.example/pic1",
+    )
 
 
 def test_entering_the_bot_chat_gets_a_welcome_and_stores_nothing(wecom, client):
-    message = {"msgid": "EV1", "aibotid": "AIBOTID", "from": {"userid": "lixl"}, "msgtype": "event",
-               "event": {"eventtype": "enter_chat"}}
+    message = {
+        "msgid": "EV1",
+        "aibotid": "AIBOTID",
+        "from": {"userid": "lixl"},
+        "msgtype": "event",
+        "event": {"eventtype": "enter_chat"},
+    }
     response = post_bot(client, *bot_push(message))
     assert decrypt_bot_reply(response.data)["msgtype"] == "text"
     assert stored(wecom) == []

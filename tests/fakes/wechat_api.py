@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-import time
-from collections.abc import Callable
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fakes.mass_send import MassSendFake, RandomFaults
 
 
 @dataclass
@@ -37,6 +38,9 @@ class FakeWeChatApi:
     # Group-robot keys WeCom no longer accepts (answered with errcode 93000).
     bad_robot_keys: set = field(default_factory=set)
     clock: Callable[[], float] = time.time
+    # Official-account mass sends, tags and menu (per-recipient counts); seeded per-path random faults.
+    mass: MassSendFake = field(default_factory=MassSendFake)
+    random_faults: RandomFaults = field(default_factory=RandomFaults)
 
     def start(self) -> FakeWeChatApi:
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
@@ -55,6 +59,8 @@ class FakeWeChatApi:
             self.tokens_issued = 0
             self.valid_tokens.clear()
             self.bad_robot_keys.clear()
+            self.mass.reset()
+            self.random_faults.clear()
             self.clock = time.time
 
     def fail_next(self, path: str, *answers: tuple[int, dict | None]) -> None:
@@ -81,7 +87,12 @@ class FakeWeChatApi:
             self.calls.append(call)
             queued = self.faults.get(request.path)
             fault = queued.popleft() if queued else None
+        lost = False
+        if fault is None:
+            fault, lost = self.random_faults.draw(request.path)
         if fault is not None:
+            if lost:
+                self._answer(request)  # the call took effect; only its answer is lost
             status, payload = fault
             return Response(json.dumps(payload or {}), status=status, mimetype="application/json")(
                 environ, start_response
@@ -108,6 +119,9 @@ class FakeWeChatApi:
             valid = request.args.get("access_token") in self.valid_tokens
         if not valid:
             return {"errcode": 42001, "errmsg": "access_token expired"}
+        answered = self.mass.answer(path, request)
+        if answered is not None:
+            return answered
         return {"errcode": 0, "errmsg": "ok"}
 
 
