@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from config.queues import all_queues
 from jobs import get_queue
+from jobs.intake import PENDING_KEY
 from jobs.robots import robot_health
 from models import InboundMessage, InboundStatus, db
 
@@ -32,6 +33,8 @@ def healthz():
         for name in all_queues():
             report["queues"][name] = get_queue(name, redis).count
         report["workers"] = len(redis.smembers("rq:workers"))
+        # Pushes stored and waiting for a drain job (the batched intake list, see jobs.intake).
+        report["intake_backlog"] = redis.llen(PENDING_KEY)
     except Exception as exc:
         report["redis"] = f"down: {type(exc).__name__}"
         healthy = False

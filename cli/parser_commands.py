@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from pathlib import Path
 
 import click
@@ -13,6 +14,9 @@ from flask.cli import with_appcontext
 import demand
 from demand.classifier import save_model
 from demand.training import TrainingDataError, read_training_csv, train
+
+# Below this cross-validated macro-F1 the command says plainly that the model is weak.
+WEAK_MODEL_F1 = 0.6
 
 
 def _region_tree() -> dict | None:
@@ -25,6 +29,12 @@ def _region_tree() -> dict | None:
 
 def _parser() -> demand.DemandParser:
     return demand.get_parser(current_app.instance_path, _region_tree())
+
+
+def _pad(text: str, width: int) -> str:
+    # Chinese characters take two columns in a terminal; pad by display width, not by len().
+    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - shown, 1)
 
 
 def _echo_json(data: dict) -> None:
@@ -90,10 +100,13 @@ def train_classifier_command(file: Path, folds: int) -> None:
         click.echo("too few examples per label to cross-validate; no accuracy figures")
     else:
         click.echo(f"cross-validated ({report.folds}-fold) accuracy: {report.accuracy:.4f}")
-        click.echo(f"{'category':<16}{'precision':>10}{'recall':>10}{'F1':>10}{'n':>8}")
+        click.echo(f"{_pad('category', 18)}{'precision':>10}{'recall':>10}{'F1':>10}{'n':>8}")
         for score in report.per_category:
-            click.echo(f"{score.label:<16}{score.precision:>10.3f}{score.recall:>10.3f}{score.f1:>10.3f}"
+            click.echo(f"{_pad(score.label, 18)}{score.precision:>10.3f}{score.recall:>10.3f}{score.f1:>10.3f}"
                        f"{score.support:>8}")
         click.echo(f"macro-F1: {report.macro_f1:.4f}")
+        if report.macro_f1 < WEAK_MODEL_F1:
+            click.echo("note: this model is weak (more history helps); the built-in lexicon still decides "
+                       "whenever the model is unsure")
     path = save_model(model, demand.model_dir_for(current_app.instance_path))
     click.echo(f"fit on all {report.n_samples} messages in {report.fit_seconds:.1f} s; saved {path} (now in use)")

@@ -80,6 +80,8 @@ class Config:
     BROADCAST_MP_BATCH = 10_000
     BROADCAST_WECOM_BATCH = 1_000
     BROADCAST_MONTHLY_LIMIT = 4
+    # WeChat's mass-send API takes 60 requests a minute per account (0: no limit, for benchmarks).
+    BROADCAST_MASS_PER_MINUTE = 60
     BROADCAST_RETRY_INTERVALS = (10, 60, 300, 900, 3600)
     BROADCAST_USE_TAGS = True
     MP_TAG_TIERS = ("county", "town", "community", "village", "grid")

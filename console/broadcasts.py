@@ -19,7 +19,7 @@ from handlers.broadcasts import (
     progress,
     visible_to,
 )
-from handlers.scope import region_choices
+from handlers.scope import node_names, region_choices
 from jobs.broadcasts import enqueue_fan_out, enqueue_release
 from models import Broadcast, db, utcnow
 from models.broadcast import FINAL_BROADCAST_STATUSES
@@ -161,6 +161,7 @@ def broadcast_show(broadcast_id: int):
         roles=AUDIENCE_ROLES,
         skip_labels=SKIP_LABELS,
         may_cancel=g.user.role in PUBLISHER_ROLES,
+        region_names=node_names(broadcast.audience.get("regions") or []),
     )
 
 

@@ -22,7 +22,7 @@ from demand.urgency import detect_urgency
 __all__ = [
     "MISSING_LOCATION", "MISSING_MATTER", "Contact", "Demand", "DemandParser", "Gazetteer", "Location", "Taxonomy",
     "TaxonomyError", "clean_text", "detect_urgency", "find_contacts", "get_parser", "load_taxonomy", "mask_id_card",
-    "mask_name", "mask_phone", "mask_text", "model_dir_for", "normalize",
+    "mask_name", "mask_phone", "mask_text", "model_dir_for", "normalize", "reset_parsers",
 ]
 
 _cache: dict[tuple[str, str], DemandParser] = {}
@@ -53,3 +53,9 @@ def get_parser(instance_path: str | os.PathLike | None, region_tree: dict | None
                 del _cache[old]
             _cache[key] = parser
         return parser
+
+
+def reset_parsers() -> None:
+    """Forget every cached parser (tests; after replacing the taxonomy file)."""
+    with _lock:
+        _cache.clear()

@@ -10,7 +10,10 @@ from datetime import date
 # Mainland mobile numbers, optionally +86/0086-prefixed and written in 3-4-4 groups with spaces or dashes.
 _MOBILE = re.compile(r"(?<![\dA-Za-z])(?:(?:\+|00)?86[- ]?)?(1[3-9]\d[- ]?\d{4}[- ]?\d{4})(?![\dA-Za-z])")
 # Landlines: area code 0xx/0xxx, a separator, 7-8 digits (bare 11-12 digit strings are too ambiguous).
-_LANDLINE = re.compile(r"(?<![\dA-Za-z])(0[1-9]\d{1,2})[- ](\d{7,8})(?![\dA-Za-z])|(?<![\d])\((0[1-9]\d{1,2})\)(\d{7,8})(?!\d)")
+_LANDLINE = re.compile(
+    r"(?<![\dA-Za-z])(0[1-9]\d{1,2})[- ](\d{7,8})(?![\dA-Za-z])"
+    r"|(?<!\d)\((0[1-9]\d{1,2})\)(\d{7,8})(?!\d)"
+)
 # Second-generation resident ID: 6-digit area, birth date, 3-digit sequence, check digit (0-9 or X).
 _ID_CARD = re.compile(r"(?<![\dA-Za-z])([1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])"
                       r"(?![\dA-Za-z])")

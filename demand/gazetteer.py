@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from demand.normalize import normalize
-from demand.trie import trie_regex
+from demand.trie import KeywordScanner
 
 TIER_DEPTH = {"county": 0, "town": 1, "community": 2, "village": 2, "grid": 3}
 _ADMIN_SUFFIXES = ("社区居委会", "居委会", "村委会", "社区", "街道办", "街道", "村", "镇", "乡", "县", "区")
@@ -21,6 +21,8 @@ _GRID_NAME = re.compile(r"^(.*?)第?(\d+)(?:号)?网格$")
 # Explicit names beat derived variants when the same text could mean two nodes.
 _EXPLICIT, _DERIVED = 2, 1
 _KIND_RANK = {"name": 2, "alias": 2, "place": 1}
+# What joins two street names into one junction: "建设路和幸福路(路口)", "幸福路与建设路交叉口".
+_JUNCTION = re.compile(r"^\s*(?:和|与|跟|同|及|、|/)\s*$")
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Gazetteer:
     nodes: dict[str, Node] = field(default_factory=dict)
     # surface form → (priority, kind, node codes)
     entries: dict[str, tuple[int, str, tuple[str, ...]]] = field(default_factory=dict)
-    _pattern: re.Pattern[str] | None = None
+    _scanner: KeywordScanner | None = None
 
     @classmethod
     def from_region_tree(cls, tree: dict | None) -> Gazetteer:
@@ -85,7 +87,7 @@ class Gazetteer:
                 names = ancestor_names
             for child in reversed(children if isinstance(children, list) else []):
                 stack.append((child, code or parent, names))
-        gaz._pattern = trie_regex(gaz.entries)
+        gaz._scanner = KeywordScanner(gaz.entries)
         return gaz
 
     def __bool__(self) -> bool:
@@ -155,16 +157,16 @@ class Gazetteer:
 
     def find_all(self, text: str) -> list[PlaceMatch]:
         """Every place mention in already-normalised text, longest match at each position, in order."""
-        if self._pattern is None or not text:
+        if self._scanner is None or not text:
             return []
         found = []
-        for match in self._pattern.finditer(text):
-            _, kind, codes = self.entries[match.group()]
+        for start, end, surface in self._scanner.finditer(text):
+            _, kind, codes = self.entries[surface]
             code = codes[0] if len(codes) == 1 else self._common_ancestor(codes)
             if code is None:
                 continue
             node = self.nodes[code]
-            found.append(PlaceMatch(match.group(), match.start(), match.end(), node, kind, self.grid_of(code)))
+            found.append(PlaceMatch(surface, start, end, node, kind, self.grid_of(code)))
         return found
 
     def best(self, matches: list[PlaceMatch]) -> PlaceMatch | None:
@@ -172,6 +174,32 @@ class Gazetteer:
         if not matches:
             return None
         return max(matches, key=lambda m: (m.node.depth, _KIND_RANK.get(m.kind, 0), len(m.text), -m.start))
+
+    def locate(self, text: str, matches: list[PlaceMatch] | None = None) -> tuple[PlaceMatch | None, str]:
+        """The best place for a whole message, and the text its offsets refer to.
+
+        Beyond `best`: two places of different grids joined as a junction ("建设路和幸福路路口") mean
+        the node both lie in, not either grid; and a name split by 的 ("东大的菜市场") is tried joined
+        when that says more than the parts did.
+        """
+        matches = self.find_all(text) if matches is None else matches
+        best = self.best(matches)
+        if best is not None and best.grid is not None:
+            for other in matches:
+                if other.grid is None or other.grid == best.grid or other.node.depth != best.node.depth:
+                    continue
+                first, second = (best, other) if best.start < other.start else (other, best)
+                if _JUNCTION.match(text[first.end:second.start]):
+                    code = self._common_ancestor((best.node.code, other.node.code))
+                    if code:
+                        joined = text[first.start:second.end]
+                        return PlaceMatch(joined, first.start, second.end, self.nodes[code], "place", None), text
+        if best is not None and best.grid is None and any(text[m.end: m.end + 1] == "的" for m in matches):
+            joined_text = text.replace("的", "")
+            joined = self.best(self.find_all(joined_text))
+            if joined is not None and joined.node.depth > (best.node.depth if best else -1):
+                return joined, joined_text
+        return best, text
 
     def resolve(self, text: str) -> PlaceMatch | None:
         """The best place mention in raw or normalised text, or None."""

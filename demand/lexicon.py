@@ -1,6 +1,6 @@
 """The built-in classifier: weighted keywords from the taxonomy file, no training data needed.
 
-Each keyword found (longest match at each position, one trie scan) adds weight to its second-level
+Each keyword found (longest match at each position, one scan) adds weight to its second-level
 category and so to its first level; longer words weigh more because they are more specific. The first
 level with the most evidence wins, then the best second level inside it. Confidence combines how
 dominant the winner is with how much evidence there is at all.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from demand.normalize import normalize
 from demand.taxonomy import OTHER, Taxonomy
-from demand.trie import trie_regex
+from demand.trie import KeywordScanner
 
 _LENGTH_WEIGHT = {1: 0.4, 2: 1.0, 3: 1.6}
 _LONG_WEIGHT = 2.0
@@ -63,24 +63,23 @@ class LexiconClassifier:
             merged[normalize(word)].extend(entries)
         merged.pop("", None)
         self._table = dict(merged)
-        self._pattern = trie_regex(self._table)
+        self._scanner = KeywordScanner(self._table)
 
     def classify(self, text: str) -> LexiconResult:
         """Classify normalised text; a result with category None when no keyword is present."""
-        if not text or self._pattern is None:
+        if not text or not self._scanner:
             return LexiconResult(None, None, 0.0, (), {})
         first: dict[str, float] = defaultdict(float)
         second: dict[tuple[str, str], float] = defaultdict(float)
         seen: dict[str, int] = {}
         word_weight: dict[str, float] = {}
-        for match in self._pattern.finditer(text):
-            word = match.group()
+        for start, _, word in self._scanner.finditer(text):
             count = seen.get(word, 0)
             seen[word] = count + 1
             if count >= 3:
                 continue
             # Repeating a word adds a little: a long complaint says "噪音" five times about one thing.
-            factor = (1.0 if count == 0 else 0.35) * (_HEAD_FACTOR if match.start() < _HEAD_CHARS else 1.0)
+            factor = (1.0 if count == 0 else 0.35) * (_HEAD_FACTOR if start < _HEAD_CHARS else 1.0)
             for cat, sub, weight in self._table[word]:
                 w = weight * factor
                 first[cat] += w

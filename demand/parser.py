@@ -253,13 +253,10 @@ class DemandParser:
         source = None
         address_text = body
         if stated:
-            stated_text = blank_contacts(match_text(stated))
-            best = self.gazetteer.best(self.gazetteer.find_all(stated_text))
-            address_text = stated_text
+            best, address_text = self.gazetteer.locate(blank_contacts(match_text(stated)))
             source = "officer"
         if best is None:
-            best = self.gazetteer.best(matches)
-            address_text = body
+            best, address_text = self.gazetteer.locate(body, matches)
             source = "text" if best else None
         location = Location(source=source)
         if stated and best is None:
@@ -330,7 +327,8 @@ class DemandParser:
         resolved = self.taxonomy.resolve_label(label)
         if (resolved[0] if resolved else label) == lex.category:
             return True
-        if lex.category not in self._model_categories and lex.confidence >= UNSEEN_CATEGORY_CONFIDENCE and confidence < 0.9:
+        unseen = lex.category not in self._model_categories
+        if unseen and lex.confidence >= UNSEEN_CATEGORY_CONFIDENCE and confidence < 0.9:
             return False
         return confidence >= self.model_threshold or confidence >= lex.confidence
 

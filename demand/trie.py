@@ -1,41 +1,46 @@
-"""A regular expression built from a word trie: one C-level scan finds the longest word at each position.
+"""Longest-match keyword scanning, fast enough for every message on the webhook's worker path.
 
-An alternation of hundreds of literals (`a|b|c…`) makes `re` try every branch at every position; the
-trie form shares prefixes, so matching costs about the same for 10 words or 5,000.
+A regular expression alternation of thousands of literals makes `re` try every branch at every
+position (about 2 ms for a 400-character message with the default taxonomy). This scanner indexes
+words by their first character and, at each position, tries only the lengths that words starting with
+that character have, longest first: one dict lookup per position in the common case.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 
-def _pattern(node: dict) -> str:
-    terminal = "" in node
-    branches = [re.escape(ch) + _pattern(child) for ch, child in sorted(node.items()) if ch != ""]
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    if terminal:
-        # Optional and greedy: the longer word wins, the shorter one is the fallback.
-        if len(branches) == 1 and len(branches[0]) == 1:
-            return body + "?"
-        return "(?:" + body + ")?"
-    return body
+class KeywordScanner:
+    """Finds the given words in text: leftmost, longest, non-overlapping (like a trie regex)."""
 
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = frozenset(w for w in words if w)
+        lengths: dict[str, set[int]] = {}
+        for word in self.words:
+            lengths.setdefault(word[0], set()).add(len(word))
+        # first character → candidate lengths, longest first
+        self._lengths = {ch: tuple(sorted(ls, reverse=True)) for ch, ls in lengths.items()}
 
-def trie_regex(words: Iterable[str]) -> re.Pattern[str] | None:
-    """A compiled pattern matching any of `words`, longest first at each position; None when words is empty."""
-    root: dict = {}
-    count = 0
-    for word in words:
-        if not word:
-            continue
-        node = root
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = True
-        count += 1
-    if not count:
-        return None
-    return re.compile(_pattern(root))
+    def __bool__(self) -> bool:
+        return bool(self.words)
+
+    def finditer(self, text: str) -> Iterator[tuple[int, int, str]]:
+        """(start, end, word) for each match, scanning left to right."""
+        lengths = self._lengths
+        words = self.words
+        i, n = 0, len(text)
+        while i < n:
+            candidates = lengths.get(text[i])
+            if candidates is not None:
+                for length in candidates:
+                    if i + length <= n:
+                        word = text[i: i + length]
+                        if word in words:
+                            yield i, i + length, word
+                            i += length
+                            break
+                else:
+                    i += 1
+                continue
+            i += 1

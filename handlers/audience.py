@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, true
 
 from models import Member, RegionNode, Resident, ResidentTag, db
 from models.region import MEMBER_ROLES, TIER_RANK
@@ -94,12 +94,27 @@ class ResidentAudience:
     month: str = ""
     limit: int = 4
 
+    def _tagged(self):
+        if not self.tags:
+            return true()
+        return Resident.id.in_(select(ResidentTag.resident_id).filter(ResidentTag.tag.in_(self.tags)))
+
     def in_area(self):
-        clause = Resident.grid_code.in_(subtree_codes_query(self.paths))
-        if self.tags:
-            tagged = select(ResidentTag.resident_id).filter(ResidentTag.tag.in_(self.tags))
-            clause = and_(clause, Resident.id.in_(tagged))
-        return clause
+        return and_(Resident.grid_code.in_(subtree_codes_query(self.paths)), self._tagged())
+
+    def node_codes(self) -> list[str]:
+        """Every node under the audience's paths, in a stable order (the planner's outer keyset)."""
+        return list(db.session.execute(subtree_codes_query(self.paths).order_by(RegionNode.code)).scalars())
+
+    def sendable_at(self, code: str):
+        """Sendable residents placed at exactly this node: one (grid_code, id) index range."""
+        return and_(
+            Resident.grid_code == code,
+            self._tagged(),
+            Resident.subscribed.is_(True),
+            Resident.notices.is_(True),
+            ~self.over_limit(),
+        )
 
     def reachable(self):
         """Subscribed and taking notices: the people a mass send may go to."""

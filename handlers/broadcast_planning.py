@@ -11,9 +11,10 @@ with a conditional UPDATE that never takes anyone past the limit.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 
 from sqlalchemy import and_, case, func, or_, select, update
 
@@ -30,6 +31,7 @@ from models import (
     Resident,
     audit,
     db,
+    utcnow,
 )
 from models.region import MEMBER_ROLES
 
@@ -64,10 +66,13 @@ class PlannedBatch:
     outbox_id: int | None = None  # robot batches go out through the outbox
 
 
-def plan_batches(broadcast_id: int, settings: PlanSettings, now: datetime) -> Iterator[PlannedBatch]:
+def plan_batches(
+    broadcast_id: int, settings: PlanSettings, clock: Callable[[], datetime] = utcnow
+) -> Iterator[PlannedBatch]:
     """Plan the broadcast's remaining batches, yielding each once its transaction has committed.
 
-    Stops quietly when the broadcast is not (or no longer) planning, e.g. cancelled mid-way.
+    Stops quietly when the broadcast is not (or no longer) planning, e.g. cancelled mid-way. `clock`
+    stamps the batches and the end of planning.
     """
     settings = settings.clamped()
     conflicts = 0
@@ -81,11 +86,11 @@ def plan_batches(broadcast_id: int, settings: PlanSettings, now: datetime) -> It
             state = _initial_state(broadcast)
         phases = state["phases"]
         if state["phase"] >= len(phases):
-            _finish_planning(broadcast, now)
+            _finish_planning(broadcast, clock())
             db.session.commit()
             return
         try:
-            produced = _STEPS[phases[state["phase"]]](broadcast, state, settings, now)
+            produced = _STEPS[phases[state["phase"]]](broadcast, state, settings, clock())
         except PlanningConflict:
             db.session.rollback()
             conflicts += 1
@@ -262,37 +267,60 @@ def _clean_tag(code: str, path: str, audience: ResidentAudience) -> int | None:
 
 
 def _plan_openid_page(broadcast: Broadcast, state: dict, settings: PlanSettings, now: datetime) -> list[PlannedBatch]:
-    paths = tuple(state.get("openid_paths") or ())
-    if not paths:
-        _next_phase(state)
-        return []
+    """One openid-list batch: the next residents in (node, id) order, read through the (grid_code, id) index
+    node by node, so every page costs the same however far into a million subscribers it is."""
+    audience = ResidentAudience(
+        tuple(state.get("openid_paths") or ()),
+        tuple(broadcast.audience.get("tags", [])),
+        broadcast.month,
+        settings.limit,
+    )
+    if "openid_codes" not in state:
+        state["openid_codes"] = audience.node_codes() if audience.paths else []
+        state["node"] = 0
+    codes = state["openid_codes"]
     size = settings.mp_batch
-    audience = ResidentAudience(paths, tuple(broadcast.audience.get("tags", [])), broadcast.month, settings.limit)
-    query = select(Resident.id, Resident.openid).filter(audience.sendable())
-    if state["after"] is not None:
-        query = query.filter(Resident.id > state["after"])
     # Two extra rows tell us whether exactly one resident would be left for a last batch of one.
-    rows = db.session.execute(query.order_by(Resident.id).limit(size + 2).with_for_update(of=Resident)).all()
+    wanted = size + 2
+    rows: list[tuple[int, int, str]] = []  # (node index, resident id, openid)
+    node, after = state["node"], state["after"]
+    while node < len(codes) and len(rows) < wanted:
+        query = select(Resident.id, Resident.openid).filter(audience.sendable_at(codes[node]))
+        if after is not None:
+            query = query.filter(Resident.id > after)
+        found = db.session.execute(
+            query.order_by(Resident.id).limit(wanted - len(rows)).with_for_update(of=Resident)
+        ).all()
+        rows += [(node, row_id, openid) for row_id, openid in found]
+        if len(rows) < wanted:  # this node has no more: on to the next
+            node, after = node + 1, None
     last_page = len(rows) <= size
     take = size if len(rows) >= size + 2 else size - 1 if len(rows) == size + 1 else len(rows)
     rows = rows[:take]
     produced = []
     if rows:
-        ids = [row.id for row in rows]
-        if _reserve(and_(Resident.id.in_(ids), ~audience.over_limit()), broadcast.month) != len(ids):
-            raise PlanningConflict(f"broadcast {broadcast.id}: page after {state['after']} changed")
+        # Per node, the page holds every sendable resident from its first id to its last, so the same
+        # filter over that id range reserves exactly the page (no list of 10,000 parameters). Another count
+        # means someone changed in between (another planner, a new subscriber): the step is redone.
+        reserved = 0
+        for index, segment in groupby(rows, key=lambda row: row[0]):
+            ids = [row[1] for row in segment]
+            in_page = and_(audience.sendable_at(codes[index]), Resident.id >= ids[0], Resident.id <= ids[-1])
+            reserved += _reserve(in_page, broadcast.month)
+        if reserved != len(rows):
+            raise PlanningConflict(f"broadcast {broadcast.id}: page after {state['node']}/{state['after']} changed")
         batch = _new_batch(
             broadcast,
             state,
             "mp",
             now,
             kind=BatchKind.OPENIDS,
-            recipients=[row.openid for row in rows],
+            recipients=[row[2] for row in rows],
             size=len(rows),
             reserved=True,
         )
         produced.append(PlannedBatch(batch.id))
-        state["after"] = ids[-1]
+        state["node"], state["after"] = rows[-1][0], rows[-1][1]
     if last_page:
         _next_phase(state)
     return produced

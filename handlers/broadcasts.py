@@ -286,10 +286,12 @@ def progress(broadcast: Broadcast) -> dict:
         counted = (broadcast.counts or {}).get(channel)
         if counted is None:
             continue
-        slot = done.get(channel, {"sent": 0, "failed": 0, "cancelled": 0})
+        slot = dict(done.get(channel, {"sent": 0, "failed": 0, "cancelled": 0}))
         total = int(counted["total"])
-        finished = slot["sent"] + slot["failed"] + slot["cancelled"]
-        pending = 0 if broadcast.status in FINAL_BROADCAST_STATUSES else max(0, total - finished)
+        remaining = max(0, total - slot["sent"] - slot["failed"] - slot["cancelled"])
+        if broadcast.status == BroadcastStatus.CANCELLED:
+            slot["cancelled"] += remaining  # including those never planned when planning was stopped
+        pending = 0 if broadcast.status in FINAL_BROADCAST_STATUSES else remaining
         channels[channel] = {
             "total": total,
             **slot,

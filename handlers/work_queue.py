@@ -346,6 +346,22 @@ def safe_url(url: object) -> str | None:
     return url.strip() if parsed.scheme in ("http", "https") and parsed.netloc else None
 
 
+ROUTING_REASONS = {
+    "grid": "诉求地点所在网格",
+    "reporter_grid": "反映人所在网格",
+    "named_node": "诉求中提到的单位",
+    "county_intake": "未能定位，由县级受理中心派单",
+}
+
+
+def routing_reason(reason: str | None) -> str:
+    """handlers.tickets' routing reason ("grid+rule") in words."""
+    if not reason:
+        return ""
+    base, rule = reason.removesuffix("+rule"), reason.endswith("+rule")
+    return ROUTING_REASONS.get(base, base) + ("，按类别规则上提" if rule else "")
+
+
 def _actor_label(actor: str, unmasked: bool) -> str:
     kind, _, ident = (actor or "").partition(":")
     labels = {"staff": "工作人员", "resident": "居民", "officer": "信息员", "system": "系统", "api": "接口"}
@@ -390,7 +406,7 @@ def _event_details(event, names: dict[str, str]) -> list[str]:
     if "on_time" in data:
         details.append("按时" if data["on_time"] else "超时")
     if data.get("reason") and event.kind == "assigned":
-        details.append(f"依据：{data['reason']}")
+        details.append(f"依据：{routing_reason(data['reason'])}")
     return details
 
 
@@ -462,7 +478,8 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         if moment is None:
             continue
         if done_at is not None:
-            text, state = f"已于 {local(done_at)} 完成", "done" if done_at <= moment else "late"
+            on_time = done_at <= moment
+            text, state = f"已于 {local(done_at)} 完成" + ("" if on_time else "（逾期）"), "done" if on_time else "late"
         elif ticket.status == S.WAITING:
             text, state = "等待居民补充，计时暂停", "paused"
         elif not running:
@@ -500,7 +517,7 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         "overdue": is_overdue(ticket, now),
         "reporters": reporters,
         "fields": fields,
-        "routed_by": (ticket.fields or {}).get("routed_by") or "",
+        "routed_by": routing_reason((ticket.fields or {}).get("routed_by")),
         "handlers": [
             {
                 "code": h.node_code,

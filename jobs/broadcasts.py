@@ -14,6 +14,7 @@ RQ re-runs a job whose worker died (its heartbeat lapses, the next worker's main
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import current_app
 from rq import Callback, Retry
@@ -22,6 +23,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from bot.clients import PermanentSendError, RetryableSendError, wechat_api, wecom_api
+from bot.clients.wecom_robot import RobotBudget
 from config.queues import QueueNames
 from handlers.broadcast_planning import PlannedBatch, PlanSettings, plan_batches, release_reservation
 from handlers.broadcasts import finish_if_complete, notice_text
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 FAN_OUT_TIMEOUT = 3600  # planning a county of a million subscribers takes minutes, not hours
 BATCH_TIMEOUT = 300
+MASS_SLOT_WAIT = 75.0  # seconds a batch job may wait for one of the minute's 60 mass-send requests
 FAN_OUT_RETRY = Retry(max=3, interval=[10, 60, 300])
 # WeCom drops a repeat of the same text to the same member within this window (the maximum, 4 hours).
 WECOM_DUPLICATE_WINDOW = 4 * 3600
@@ -76,7 +79,7 @@ def fan_out_broadcast(broadcast_id: int) -> dict:
     (re-)given a job at the end, so a run killed between a commit and an enqueue leaves nothing behind.
     """
     planned = 0
-    for batch in plan_batches(broadcast_id, plan_settings(), utcnow()):
+    for batch in plan_batches(broadcast_id, plan_settings()):
         _enqueue_planned(broadcast_id, batch)
         planned += 1
     resumed = ensure_batch_jobs(broadcast_id)
@@ -149,7 +152,9 @@ def send_broadcast_batch(broadcast_id: int, batch_id: int) -> str:
     if batch.status not in OPEN_BATCH_STATUSES:
         return batch.status
     broadcast = db.session.get(Broadcast, broadcast_id)
-    if broadcast.status == BroadcastStatus.CANCELLED:
+    # A batch already SENDING when staff cancelled may have gone out: it is finished (a repeat of its
+    # clientmsgid only finds out) rather than forgotten; only batches not yet begun are dropped.
+    if broadcast.status == BroadcastStatus.CANCELLED and batch.status == BatchStatus.PENDING:
         batch.status = BatchStatus.CANCELLED
         release_reservation(batch, broadcast.month, plan_settings().limit)
         audit("system", "broadcast.batch_cancelled", f"broadcast:{broadcast_id}", batch=batch_id)
@@ -192,9 +197,33 @@ def send_broadcast_batch(broadcast_id: int, batch_id: int) -> str:
     return BatchStatus.SENT
 
 
+class MassSendBudget(RobotBudget):
+    """WeChat takes at most 60 mass-send requests a minute per account: the same Redis sliding window as a
+    group robot's budget, shared by every worker."""
+
+    @staticmethod
+    def _key(name: str) -> str:
+        return f"wechat:mass:{name}:sends"
+
+
+def _wait_for_mass_slot() -> None:
+    """Wait (a minute at most) for a mass-send request slot; a longer wait becomes a retry later."""
+    per_minute = int(current_app.config["BROADCAST_MASS_PER_MINUTE"])
+    if per_minute <= 0:
+        return
+    budget = MassSendBudget(redis_connection(), limit=per_minute, window=60.0)
+    deadline = time.monotonic() + MASS_SLOT_WAIT
+    while (wait := budget.acquire(current_app.config["WECHAT_APPID"], time.time())) > 0:
+        if time.monotonic() + wait > deadline:
+            raise RetryableSendError(f"mass-send budget of {per_minute}/minute in use; retrying later")
+        time.sleep(min(wait, 5.0))
+
+
 def _send(broadcast: Broadcast, batch: BroadcastBatch) -> tuple[str | None, int]:
     """One platform call for the batch; returns (msg_id, recipients the platform refused)."""
     text = notice_text(broadcast)
+    if batch.kind in (BatchKind.OPENIDS, BatchKind.TAG):
+        _wait_for_mass_slot()
     if batch.kind == BatchKind.OPENIDS:
         answer = wechat_api().mass_send_text_to_openids(list(batch.recipients), text, batch.clientmsgid)
         return _msg_id(answer), 0

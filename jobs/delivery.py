@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from rq import Callback, Retry
+from sqlalchemy import update
 
 from bot.clients import PermanentSendError, RetryableSendError, get_client
 from config.queues import QueueNames
@@ -74,7 +75,8 @@ def deliver_many(outbox_ids: list[int], concurrency: int = 8) -> int:
     """Send a batch concurrently over pooled connections; database writes stay on this thread.
 
     What fails retryably goes to a retrying delivery job; nothing is sent twice by this function because
-    only PENDING rows are picked up and each is marked in the same pass. Returns how many were sent.
+    only PENDING rows are picked up and each is marked as soon as its answer is back (a crash can re-send
+    only what was in flight, at most `concurrency` messages). Returns how many were sent.
     """
     rows = (
         db.session.execute(
@@ -98,26 +100,54 @@ def deliver_many(outbox_ids: list[int], concurrency: int = 8) -> int:
         except PermanentSendError as exc:
             outcomes[row.id] = exc
 
-    def send(row: Outbox) -> tuple[int, Exception | None]:
-        try:
-            clients[row.channel].send(row.recipient, row.payload, dedup_key=row.dedup_key)
-        except Exception as exc:  # sorted out below, on the database thread
-            return row.id, exc
-        return row.id, None
+    jobs = [(r.id, r.channel, r.recipient, r.payload, r.dedup_key) for r in rows if r.id not in outcomes]
+    # Attempts are durable before anything goes out, and each outcome as soon as it is known: a worker
+    # killed mid-batch re-sends (after recovery) only the few messages in flight, never the whole batch.
+    db.session.commit()
 
-    sendable = [row for row in rows if row.id not in outcomes]
-    outcomes.update(_pool(concurrency).map(send, sendable))
+    def send(job: tuple) -> Exception | None:
+        _, channel, recipient, payload, dedup_key = job
+        try:
+            clients[channel].send(recipient, payload, dedup_key=dedup_key)
+        except Exception as exc:  # sorted out below, on the database thread
+            return exc
+        return None
+
     sent, retry = 0, []
-    for row in rows:
-        error = outcomes.get(row.id)
+
+    def record(outbox_id: int, error: Exception | None) -> None:
+        nonlocal sent
         if error is None:
-            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, utcnow(), None
+            db.session.execute(
+                update(Outbox)
+                .where(Outbox.id == outbox_id)
+                .values(status=OutboxStatus.SENT, sent_at=utcnow(), last_error=None)
+            )
             sent += 1
         elif isinstance(error, PermanentSendError):
-            _mark_failed(row, str(error))
+            _mark_failed(db.session.get(Outbox, outbox_id), str(error))
         else:
-            row.last_error = f"{type(error).__name__}: {error}"[:2000]
-            retry.append(row.id)
+            db.session.execute(
+                update(Outbox)
+                .where(Outbox.id == outbox_id)
+                .values(last_error=f"{type(error).__name__}: {error}"[:2000])
+            )
+            retry.append(outbox_id)
+
+    for outbox_id, error in outcomes.items():
+        record(outbox_id, error)
+    # No more than `concurrency` messages are ever sent but not yet recorded: a new send starts only when an
+    # answer has been committed (sends are faster than commits; unbounded, they would run far ahead).
+    pool, queued, in_flight = _pool(concurrency), iter(jobs), {}
+    while True:
+        while len(in_flight) < concurrency and (job := next(queued, None)) is not None:
+            in_flight[pool.submit(send, job)] = job[0]
+        if not in_flight:
+            break
+        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+        for future in done:
+            record(in_flight.pop(future), future.result())
+        db.session.commit()
     db.session.commit()
     for outbox_id in retry:
         enqueue_delivery(outbox_id)

@@ -19,6 +19,7 @@ from bot.clients import PermanentSendError, wechat_api
 from bot.clients.wechat import TAG_BATCH_MAX, WeChatApi
 from handlers.audience import subtree_codes_query
 from models import MpTag, RegionNode, Resident, db
+from models.region import TIER_RANK
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,12 @@ def create_missing_tags(api: WeChatApi, tiers: tuple[str, ...]) -> int:
     wanted = {code for path in paths for code in _codes(path)}
     have = set(db.session.execute(select(MpTag.node_code)).scalars())
     nodes = db.session.execute(
-        select(RegionNode)
-        .filter(RegionNode.code.in_(wanted - have), RegionNode.tier.in_(tiers))
-        .order_by(RegionNode.path)
+        select(RegionNode).filter(RegionNode.code.in_(wanted - have), RegionNode.tier.in_(tiers))
     ).scalars()
+    # Upper tiers first: if the account's tag limit (100) runs out, it is the grids that go without.
+    nodes = sorted(nodes, key=lambda node: (TIER_RANK.get(node.tier, 9), node.path))
     created = 0
-    for node in list(nodes):
+    for node in nodes:
         name = tag_name(node)
         try:
             row = MpTag(node_code=node.code, name=name, tag_id=api.create_tag(name))

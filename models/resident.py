@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, Integer, String, false, true
+from sqlalchemy import Boolean, Float, Index, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import TimestampMixin, UTCDateTime, db
@@ -12,6 +12,8 @@ from models.base import TimestampMixin, UTCDateTime, db
 
 class Resident(TimestampMixin, db.Model):
     __tablename__ = "residents"
+    # Broadcast planning pages through a node's residents in id order (keyset), one node after another.
+    __table_args__ = (Index("ix_residents_grid_code_id", "grid_code", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     openid: Mapped[str] = mapped_column(String(128), unique=True)

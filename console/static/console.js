@@ -87,7 +87,7 @@
         .then(function (r) {
           var p = r.progress;
           document.getElementById("broadcast-bar").value = p.percent;
-          set("broadcast-percent", p.percent + "%");
+          set("broadcast-percent", Number(p.percent).toFixed(1) + "%");
           set("broadcast-status", r.status_label);
           ["total", "sent", "failed", "pending", "skipped"].forEach(function (key) { set("p-" + key, p[key]); });
           var body = document.querySelector("#broadcast-report tbody");
@@ -104,7 +104,11 @@
             });
             body.appendChild(row);
           });
-          if (r.final) { panel.setAttribute("data-final", "true"); } else { setTimeout(poll, 1000); }
+          if (r.final) {
+            panel.setAttribute("data-final", "true");
+            var cancel = document.getElementById("broadcast-cancel");
+            if (cancel) cancel.remove();
+          } else { setTimeout(poll, 1000); }
         })
         .catch(function () { setTimeout(poll, 3000); });
     };

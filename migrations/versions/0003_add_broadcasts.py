@@ -1,7 +1,8 @@
 """add broadcasts
 
 Policy broadcasts and their recipient batches, the official-account tag mirror, resident tags, and on
-residents: the notice opt-out, the tag-mirror state and the monthly mass-send counter.
+residents: the notice opt-out, the tag-mirror state, the monthly mass-send counter and a (grid_code, id)
+index for paging a node's residents in id order.
 
 Revision ID: 0003
 Revises: 0002
@@ -116,6 +117,7 @@ def upgrade():
         batch_op.add_column(sa.Column("mass_month", sa.String(length=7), nullable=True))
         batch_op.add_column(sa.Column("mass_count", sa.Integer(), nullable=False, server_default="0"))
         batch_op.create_index(batch_op.f("ix_residents_mp_tag_dirty"), ["mp_tag_dirty"], unique=False)
+        batch_op.create_index("ix_residents_grid_code_id", ["grid_code", "id"], unique=False)
 
     # Residents we already place in a grid have never been tagged: the first tag sync takes them all.
     residents = sa.table("residents", sa.column("grid_code", sa.String), sa.column("mp_tag_dirty", sa.Boolean))
@@ -124,6 +126,7 @@ def upgrade():
 
 def downgrade():
     with op.batch_alter_table("residents", schema=None) as batch_op:
+        batch_op.drop_index("ix_residents_grid_code_id")
         batch_op.drop_index(batch_op.f("ix_residents_mp_tag_dirty"))
         batch_op.drop_column("mass_count")
         batch_op.drop_column("mass_month")

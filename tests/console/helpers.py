@@ -9,7 +9,7 @@ from werkzeug.security import generate_password_hash
 
 from handlers.parsing import get_parser
 from handlers.tickets import create_ticket
-from models import Ticket, User, db
+from models import InboundMessage, Ticket, User, db
 
 PASSWORD = "Qingshan-2026!"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -53,6 +53,18 @@ def new_ticket(app, text: str, now: datetime, openid: str = "oConsole", channel:
             reporter_channel=channel,
             reporter_id=openid,
             actor=f"resident:{openid}",
+        )
+        # the resident's own words, as the intake keeps them
+        db.session.add(
+            InboundMessage(
+                channel=channel,
+                dedup_key=f"{openid}:{ticket.id}",
+                sender=openid,
+                msg_type="text",
+                content=text,
+                ticket_id=ticket.id,
+                received_at=now,
+            )
         )
         db.session.commit()
         return ticket.id

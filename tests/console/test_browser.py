@@ -9,6 +9,7 @@ Needs: `apt-get install -y chromium fonts-wqy-zenhei` and `pip install playwrigh
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 import socket
@@ -54,12 +55,16 @@ def live_server(region):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    quiet = logging.getLogger("werkzeug")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # one access-log line per request drowns the test output
     server = make_server("127.0.0.1", port, region, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="console-live-server", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
     thread.join(timeout=10)
+    quiet.setLevel(level)
 
 
 @pytest.fixture
@@ -122,6 +127,9 @@ def test_work_a_ticket_from_queue_to_resolution_and_open_the_dashboard(region, l
     assert "超时" in rows.first.inner_text()
     page.goto(f"{base}/console/?category=城乡建设")
     queue_png = shot(page, tmp_path, "queue")
+    page.set_viewport_size({"width": 390, "height": 844})  # a grid officer's phone
+    shot(page, tmp_path, "queue-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.click(f'tr[data-ticket="{number}"] a')
     page.wait_for_url(re.compile(rf".*/console/tickets/{light}$"))
@@ -159,11 +167,14 @@ def test_compose_a_broadcast_and_watch_it_reach_one_hundred_percent(
     page.fill('input[name="title"]', "防汛预警")
     page.fill('textarea[name="body"]', "今明两天有强降雨，请低洼地带居民注意防范。")
     page.wait_for_selector("#audience-total:has-text('合计 25')")  # counted before sending
+    shot(page, tmp_path, "broadcast-compose")
     page.click("#broadcast-send")
     page.wait_for_url(re.compile(r".*/console/broadcasts/\d+$"))
+    assert page.locator("#broadcast-percent").inner_text() == "0.0%"  # nothing sent before the worker runs
     run_jobs()  # the RQ worker: fan-out, then the mass-send batches
     page.wait_for_selector("#broadcast-percent:has-text('100.0%')")
     assert page.locator("#broadcast-bar").evaluate("bar => bar.value") == 100
     assert page.locator("#broadcast-status").inner_text() == "已完成"
+    assert page.locator("#broadcast-cancel").count() == 0
     assert "25" in page.locator('#broadcast-report tr[data-channel="mp"]').inner_text()
     shot(page, tmp_path, "broadcast")

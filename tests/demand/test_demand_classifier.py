@@ -56,8 +56,9 @@ def test_train_reports_cross_validated_scores_and_progress() -> None:
 
 
 def test_too_few_examples_skips_cross_validation_and_drops_singletons() -> None:
-    model, report = train(["停水了", "又停水", "垃圾没人清", "垃圾站臭", "只有一条"], ["水务", "水务", "环卫", "环卫", "孤例"],
-                          folds=5)
+    model, report = train(
+        ["停水了", "又停水", "垃圾没人清", "垃圾站臭", "只有一条"], ["水务", "水务", "环卫", "环卫", "孤例"], folds=5
+    )
     assert report.dropped_labels == {"孤例": 1}
     assert report.folds == 2
     assert set(model.labels) == {"水务", "环卫"}
@@ -92,7 +93,10 @@ def test_save_versions_and_latest_pointer(tmp_path: Path) -> None:
     for _ in range(6):
         save_model(model, tmp_path, keep=3)
     assert sorted(p.name for p in tmp_path.glob("*.pkl")) == [
-        "classifier-v0006.pkl", "classifier-v0007.pkl", "classifier-v0008.pkl"]
+        "classifier-v0006.pkl",
+        "classifier-v0007.pkl",
+        "classifier-v0008.pkl",
+    ]
     assert load_latest(tmp_path).metadata["version"] == 8
 
 
@@ -107,8 +111,18 @@ def test_latest_falls_back_to_the_highest_version(tmp_path: Path) -> None:
 
 def test_parser_uses_the_model_and_keeps_the_lexicon_as_fallback(tmp_path: Path) -> None:
     # A model trained on the default taxonomy's first levels takes over when it is sure.
-    texts = ["小区停水三天了", "自来水发黄", "水压太低", "又停水了没通知", "垃圾桶满了没人清", "垃圾站太臭了",
-             "广场舞太吵", "半夜施工噪音", "烧烤油烟太大", "KTV扰民睡不着"] * 4
+    texts = [
+        "小区停水三天了",
+        "自来水发黄",
+        "水压太低",
+        "又停水了没通知",
+        "垃圾桶满了没人清",
+        "垃圾站太臭了",
+        "广场舞太吵",
+        "半夜施工噪音",
+        "烧烤油烟太大",
+        "KTV扰民睡不着",
+    ] * 4
     labels = ["城乡建设"] * 6 * 1 + ["环境保护"] * 4
     labels = labels * 4
     model, _ = train(texts, labels, folds=0, config=ModelConfig(min_df=1))

@@ -91,12 +91,25 @@ def test_empty_or_odd_trees(tree: object) -> None:
 
 
 def test_synthetic_root_joins_counties() -> None:
-    tree = {"code": "", "name": "", "tier": "county", "children": [
-        {"code": "1", "name": "甲县", "tier": "county", "children": [
-            {"code": "11", "name": "新村", "tier": "village", "children": []}]},
-        {"code": "2", "name": "乙县", "tier": "county", "children": [
-            {"code": "21", "name": "新村", "tier": "village", "children": []}]},
-    ]}
+    tree = {
+        "code": "",
+        "name": "",
+        "tier": "county",
+        "children": [
+            {
+                "code": "1",
+                "name": "甲县",
+                "tier": "county",
+                "children": [{"code": "11", "name": "新村", "tier": "village", "children": []}],
+            },
+            {
+                "code": "2",
+                "name": "乙县",
+                "tier": "county",
+                "children": [{"code": "21", "name": "新村", "tier": "village", "children": []}],
+            },
+        ],
+    }
     gaz = Gazetteer.from_region_tree(tree)
     assert gaz.resolve("甲县").node.code == "1"
     # The same name in two counties is ambiguous: no common ancestor, so nothing resolves.
@@ -104,16 +117,25 @@ def test_synthetic_root_joins_counties() -> None:
 
 
 def test_same_name_under_one_parent_resolves_to_the_parent() -> None:
-    tree = {"code": "1", "name": "甲镇", "tier": "town", "children": [
-        {"code": "11", "name": "甲社区", "tier": "community", "places": ["人民广场"], "children": []},
-        {"code": "12", "name": "乙社区", "tier": "community", "places": ["人民广场"], "children": []},
-    ]}
+    tree = {
+        "code": "1",
+        "name": "甲镇",
+        "tier": "town",
+        "children": [
+            {"code": "11", "name": "甲社区", "tier": "community", "places": ["人民广场"], "children": []},
+            {"code": "12", "name": "乙社区", "tier": "community", "places": ["人民广场"], "children": []},
+        ],
+    }
     assert Gazetteer.from_region_tree(tree).resolve("人民广场").node.code == "1"
 
 
 def test_names_are_normalised_like_messages() -> None:
-    tree = {"code": "1", "name": "测试镇", "tier": "town", "children": [
-        {"code": "11", "name": "三号院", "tier": "grid", "children": []}]}
+    tree = {
+        "code": "1",
+        "name": "测试镇",
+        "tier": "town",
+        "children": [{"code": "11", "name": "三号院", "tier": "grid", "children": []}],
+    }
     gaz = Gazetteer.from_region_tree(tree)
     assert normalize("三号院") == "3号院"
     assert gaz.resolve("3号院门口").node.code == "11"

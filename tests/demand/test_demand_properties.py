@@ -15,13 +15,47 @@ from demand.normalize import normalize
 
 # Arbitrary Unicode, plus text built from the pieces real messages are made of, so the interesting
 # paths (places, brackets, numbers, contacts) are exercised and not only the "nothing found" one.
-_PIECES = st.sampled_from([
-    "阳光花园", "东大社区", "三网格", "5号楼", "一号楼", "二单元", "502", "【事项】", "【地点】", "【电话】", "【紧急】是",
-    "地点：", "138-0000-0001", "990101199001011234", "煤气味", "着火", "没有", "路灯坏了", "<b>", "</p>", "&amp;",
-    "１２３", "東大", "🙂", "\u200b", "\n", "：", "，", "第", "十二", "\x00", "\ud800",
-])
-_MESSAGES = st.one_of(st.text(max_size=300), st.lists(_PIECES, max_size=30).map("".join),
-                      st.lists(st.one_of(_PIECES, st.text(max_size=5)), max_size=40).map("".join))
+_PIECES = st.sampled_from(
+    [
+        "阳光花园",
+        "东大社区",
+        "三网格",
+        "5号楼",
+        "一号楼",
+        "二单元",
+        "502",
+        "【事项】",
+        "【地点】",
+        "【电话】",
+        "【紧急】是",
+        "地点：",
+        "138-0000-0001",
+        "990101199001011234",
+        "煤气味",
+        "着火",
+        "没有",
+        "路灯坏了",
+        "<b>",
+        "</p>",
+        "&amp;",
+        "１２３",
+        "東大",
+        "🙂",
+        "\u200b",
+        "\n",
+        "：",
+        "，",
+        "第",
+        "十二",
+        "\x00",
+        "\ud800",
+    ]
+)
+_MESSAGES = st.one_of(
+    st.text(max_size=300),
+    st.lists(_PIECES, max_size=30).map("".join),
+    st.lists(st.one_of(_PIECES, st.text(max_size=5)), max_size=40).map("".join),
+)
 _GRIDS = st.one_of(st.none(), st.sampled_from(["990101001001", "990101001", "nonexistent", ""]))
 
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from demand.brackets import parse_fields, urgent_flag
-from demand.contacts import Contact, blank_contacts, find_contacts, id_card_checksum_ok, mask_id_card, mask_name, \
-    mask_phone, mask_text
+from demand.contacts import (
+    Contact,
+    blank_contacts,
+    find_contacts,
+    id_card_checksum_ok,
+    mask_id_card,
+    mask_name,
+    mask_phone,
+    mask_text,
+)
 from demand.normalize import chinese_to_int, clean_text, match_text, normalize
 
 
@@ -28,8 +36,21 @@ def test_normalize(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
 
 
-@pytest.mark.parametrize(("numeral", "value"), [("一", 1), ("十", 10), ("十二", 12), ("二十", 20), ("二十三", 23),
-                                                ("一百零五", 105), ("五零二", 502), ("两", 2), ("号", None), ("", None)])
+@pytest.mark.parametrize(
+    ("numeral", "value"),
+    [
+        ("一", 1),
+        ("十", 10),
+        ("十二", 12),
+        ("二十", 20),
+        ("二十三", 23),
+        ("一百零五", 105),
+        ("五零二", 502),
+        ("两", 2),
+        ("号", None),
+        ("", None),
+    ],
+)
 def test_chinese_to_int(numeral: str, value: int | None) -> None:
     assert chinese_to_int(numeral) == value
 
@@ -91,12 +112,22 @@ def test_id_card_checksum() -> None:
 @pytest.mark.parametrize(
     ("text", "fields"),
     [
-        ("【事项】充电桩安装【地点】东大社区3网格【诉求人】张三【电话】13800000001【紧急】否",
-         {"matter": "充电桩安装", "location": "东大社区3网格", "reporter": "张三", "phone": "13800000001", "urgent": "否"}),
+        (
+            "【事项】充电桩安装【地点】东大社区3网格【诉求人】张三【电话】13800000001【紧急】否",
+            {
+                "matter": "充电桩安装",
+                "location": "东大社区3网格",
+                "reporter": "张三",
+                "phone": "13800000001",
+                "urgent": "否",
+            },
+        ),
         ("【事项：楼道堆物】【地点：建设路12号】", {"matter": "楼道堆物", "location": "建设路12号"}),
         ("[问题] 路灯不亮 [地址] 幸福路", {"matter": "路灯不亮", "location": "幸福路"}),
-        ("事项：路灯不亮\n地点：阳光花园3号楼\n联系人：李四 电话：13912345678",
-         {"matter": "路灯不亮", "location": "阳光花园3号楼", "reporter": "李四", "phone": "13912345678"}),
+        (
+            "事项：路灯不亮\n地点：阳光花园3号楼\n联系人：李四 电话：13912345678",
+            {"matter": "路灯不亮", "location": "阳光花园3号楼", "reporter": "李四", "phone": "13912345678"},
+        ),
         ("地址:幸福路8号", {"location": "幸福路8号"}),
         ("问题：路灯不亮了", {}),  # one prose-like pair is a resident talking, not a form
         ("我觉得问题是物业不管", {}),
@@ -107,7 +138,18 @@ def test_parse_fields(text: str, fields: dict[str, str]) -> None:
     assert parse_fields(text) == fields
 
 
-@pytest.mark.parametrize(("value", "flag"), [("是", True), ("紧急", True), ("特急", True), ("否", False),
-                                             ("不紧急", False), ("一般", False), ("", None), ("不知道", None)])
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [
+        ("是", True),
+        ("紧急", True),
+        ("特急", True),
+        ("否", False),
+        ("不紧急", False),
+        ("一般", False),
+        ("", None),
+        ("不知道", None),
+    ],
+)
 def test_urgent_flag(value: str, flag: bool | None) -> None:
     assert urgent_flag(value) is flag

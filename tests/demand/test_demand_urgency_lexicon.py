@@ -11,8 +11,23 @@ from demand.normalize import normalize
 from demand.taxonomy import TaxonomyError, load_taxonomy, taxonomy_from_dict
 from demand.urgency import UrgencyDetector, detect_urgency
 
-STANDARD_15 = ["城乡建设", "环境保护", "交通运输", "教育文体", "劳动和社会保障", "商贸旅游", "卫生计生", "民政", "政法",
-               "农村农业", "国土资源", "经济管理", "科技与信息产业", "党务政务", "纪检监察"]
+STANDARD_15 = [
+    "城乡建设",
+    "环境保护",
+    "交通运输",
+    "教育文体",
+    "劳动和社会保障",
+    "商贸旅游",
+    "卫生计生",
+    "民政",
+    "政法",
+    "农村农业",
+    "国土资源",
+    "经济管理",
+    "科技与信息产业",
+    "党务政务",
+    "纪检监察",
+]
 
 
 @pytest.mark.parametrize(
@@ -138,8 +153,11 @@ def test_taxonomy_file_errors(tmp_path: Path) -> None:
 
 def test_county_taxonomy_is_used(tmp_path: Path) -> None:
     path = tmp_path / "taxonomy.yaml"
-    path.write_text("categories:\n  - name: 水务\n    children:\n      - name: 供水\n        keywords: [停水]\n"
-                    "  - name: 其他事项\n    keywords: [你好]\nfallback: {category: 其他事项}\n", encoding="utf-8")
+    path.write_text(
+        "categories:\n  - name: 水务\n    children:\n      - name: 供水\n        keywords: [停水]\n"
+        "  - name: 其他事项\n    keywords: [你好]\nfallback: {category: 其他事项}\n",
+        encoding="utf-8",
+    )
     taxonomy = load_taxonomy(path)
     result = LexiconClassifier(taxonomy).classify("又停水了")
     assert (result.category, result.subcategory) == ("水务", "供水")

@@ -29,7 +29,7 @@ def test_opting_out_stops_notices_but_never_work_order_replies(region, client, f
     push(client, text_xml("oZhang", "退订通知", 9002))
     run_jobs()
     assert resident(region, "oZhang").notices is False
-    assert "已为您退订政策通知" in replies_to(fake_api, "oZhang")[-1]
+    assert any("已为您退订政策通知" in text for text in replies_to(fake_api, "oZhang"))
 
     # A broadcast to the resident's town skips them, counted as opted out...
     token = token_for(region, "admin", "990100")
@@ -40,12 +40,12 @@ def test_opting_out_stops_notices_but_never_work_order_replies(region, client, f
     # ...while a new demand is still acknowledged.
     push(client, text_xml("oZhang", "幸福里小区门口垃圾堆了好几天没人清理", 9003))
     run_jobs()
-    assert "工单号" in replies_to(fake_api, "oZhang")[-1]
+    assert sum("工单号" in text for text in replies_to(fake_api, "oZhang")) == 2
 
     push(client, text_xml("oZhang", "订阅通知", 9004))
     run_jobs()
     assert resident(region, "oZhang").notices is True
-    assert "已为您订阅政策通知" in replies_to(fake_api, "oZhang")[-1]
+    assert any("已为您订阅政策通知" in text for text in replies_to(fake_api, "oZhang"))
     with region.app_context():
         actions = list(db.session.execute(select(AuditEvent.action).order_by(AuditEvent.id)).scalars())
     assert "notices.opted_out" in actions and "notices.opted_in" in actions
@@ -62,7 +62,7 @@ def test_menu_clicks_opt_out_and_list_recent_notices(region, client, fake_api, r
     run_jobs()
     push(client, event_xml("oLi", "CLICK", create_time=1714036601, EventKey="NOTICES"))
     run_jobs()
-    assert "防汛预警" in replies_to(fake_api, "oLi")[-1]
+    assert any("防汛预警" in text for text in replies_to(fake_api, "oLi"))
     push(client, event_xml("oLi", "CLICK", create_time=1714036602, EventKey="NOTICES_OFF"))
     run_jobs()
     assert resident(region, "oLi").notices is False

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from bot.clients import RetryableSendError
 from handlers.audience import expand_roles
 from handlers.broadcast_planning import PlanSettings, plan_batches
-from handlers.broadcasts import BroadcastRequest, create_broadcast, progress
+from handlers.broadcasts import BroadcastRequest, cancel_broadcast, create_broadcast, progress
 from jobs import get_queue
 from jobs.broadcasts import (
     batch_job_id,
@@ -90,7 +90,7 @@ def test_planning_killed_mid_way_resumes_without_duplicates_or_gaps(region, smal
     openids = add_residents(region, 22, CHENGGUAN_GRIDS)
     broadcast_id = new_broadcast(region)
     with region.app_context():
-        steps = plan_batches(broadcast_id, PlanSettings(mp_batch=4), utcnow())
+        steps = plan_batches(broadcast_id, PlanSettings(mp_batch=4))
         next(steps), next(steps)
         steps.close()  # the worker dies here: two batches committed, the rest not planned
         db.session.remove()
@@ -111,7 +111,7 @@ def test_a_repeat_of_a_sent_mass_send_is_recorded_as_sent_not_sent_twice(region,
     add_residents(region, 3, CHENGGUAN_GRIDS)
     broadcast_id = new_broadcast(region)
     with region.app_context():
-        list(plan_batches(broadcast_id, PlanSettings(mp_batch=4), utcnow()))
+        list(plan_batches(broadcast_id, PlanSettings(mp_batch=4)))
     [batch] = batches(region, broadcast_id)
     fake_api.mass.by_clientmsgid[batch.clientmsgid] = 777  # it went out; the answer was lost
     with region.app_context():
@@ -168,7 +168,7 @@ def test_batch_jobs_have_deterministic_ids_and_the_production_backoff(region):
     add_residents(region, 3, CHENGGUAN_GRIDS)
     broadcast_id = new_broadcast(region)
     with region.app_context():
-        list(plan_batches(broadcast_id, PlanSettings(), utcnow()))
+        list(plan_batches(broadcast_id, PlanSettings()))
         batch_id = db.session.execute(select(BroadcastBatch.id)).scalar_one()
         assert enqueue_batch(broadcast_id, batch_id) is True
         assert enqueue_batch(broadcast_id, batch_id) is False  # unique=True: never a second copy queued
@@ -181,7 +181,7 @@ def test_a_lost_job_is_given_back_to_its_batch_by_recovery(region, fake_api, red
     openids = add_residents(region, 8, CHENGGUAN_GRIDS)
     broadcast_id = new_broadcast(region)
     with region.app_context():
-        list(plan_batches(broadcast_id, PlanSettings(mp_batch=4), utcnow()))  # planned, jobs never enqueued
+        list(plan_batches(broadcast_id, PlanSettings(mp_batch=4)))  # planned, jobs never enqueued
         assert recover_broadcasts()["batches"] == 2
         assert recover_broadcasts()["batches"] == 0  # their jobs are queued: nothing more to do
     run_jobs()
@@ -299,3 +299,52 @@ def test_moving_or_opting_out_marks_the_tag_mirror_stale(region):
         resident.notices = False
         assert resident.mp_tag_dirty
         db.session.rollback()
+
+
+def test_cancelling_while_planning_stops_the_planner(region, small_batches):
+    add_residents(region, 20, CHENGGUAN_GRIDS)
+    broadcast_id = new_broadcast(region)
+    with region.app_context():
+        steps = plan_batches(broadcast_id, PlanSettings(mp_batch=4))
+        next(steps)
+        cancel_broadcast(broadcast_id, actor="user:test", now=utcnow())
+        db.session.commit()
+        assert list(steps) == []  # the next step sees the cancellation
+        broadcast = db.session.get(Broadcast, broadcast_id)
+        summary = progress(broadcast)
+    assert [b.status for b in batches(region, broadcast_id)] == [BatchStatus.CANCELLED]
+    assert summary["channels"]["mp"]["cancelled"] == 20 and summary["pending"] == 0
+
+
+def test_mass_sends_wait_for_the_accounts_minute_budget(region, fake_api, small_batches, monkeypatch):
+    import jobs.broadcasts
+
+    monkeypatch.setitem(region.config, "BROADCAST_MASS_PER_MINUTE", 1)
+    monkeypatch.setattr(jobs.broadcasts, "MASS_SLOT_WAIT", 0.0)
+    add_residents(region, 8, CHENGGUAN_GRIDS)
+    broadcast_id = new_broadcast(region)
+    with region.app_context():
+        list(plan_batches(broadcast_id, PlanSettings(mp_batch=4)))
+        first, second = db.session.execute(select(BroadcastBatch.id).order_by(BroadcastBatch.seq)).scalars().all()
+        assert send_broadcast_batch(broadcast_id, first) == BatchStatus.SENT
+        with pytest.raises(RetryableSendError, match="budget"):
+            send_broadcast_batch(broadcast_id, second)
+    assert len(fake_api.sent(MASS_SEND)) == 1  # the second never reached WeChat
+
+
+def test_a_node_wechat_refuses_a_tag_for_uses_openid_lists(region, fake_api, run_jobs, monkeypatch):
+    monkeypatch.setitem(region.config, "MP_TAG_TIERS", ("town",))
+    openids = add_residents(region, 6, CHENGGUAN_GRIDS, mp_tag_dirty=True)
+    fake_api.fail_next("/cgi-bin/tags/create", (200, {"errcode": -1, "errmsg": "busy"}))
+    with region.app_context(), pytest.raises(RetryableSendError):
+        sync_mp_tags()  # a retryable refusal is RQ's to retry, not recorded
+    # The account's 100 tags are used up: recorded, and the town's broadcasts use openid lists.
+    fake_api.fail_next("/cgi-bin/tags/create", (200, {"errcode": 45056, "errmsg": "too many tags"}))
+    with region.app_context():
+        sync_mp_tags()
+        town = db.session.execute(select(MpTag).filter_by(node_code=CHENGGUAN)).scalar_one()
+    assert town.tag_id is None and "45056" in town.error
+    broadcast_id = new_broadcast(region, queue=True)
+    run_jobs()
+    assert [b.kind for b in batches(region, broadcast_id)] == [BatchKind.OPENIDS]
+    assert sorted(fake_api.mass.delivered) == sorted(openids)
