@@ -27,6 +27,10 @@ test-postgres: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.webhook_bench
+	$(PY) -m benchmarks.pipeline_bench
+	$(PY) -m benchmarks.sweep_bench
+	$(PY) -m benchmarks.parser_bench
+	$(PY) -m benchmarks.broadcast_bench
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -7,13 +7,19 @@ import os
 
 from flask import Flask
 
-from config import load_settings
+from config import ConfigError, load_settings
 
 
 def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
-    app.config.from_mapping(load_settings(config_name, app.instance_path, overrides))
+    try:
+        app.config.from_mapping(load_settings(config_name, app.instance_path, overrides))
+    except ConfigError as refused:
+        from cli.check_config import report_if_checking
+
+        report_if_checking(refused)  # `flask check-config`: the reasons and exit 1, not a traceback
+        raise
 
     from extensions import redis_from_url, resolve_redis_url
     from logging_setup import configure_logging
@@ -38,6 +44,16 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(console_bp, url_prefix="/console")  # staff login (session + CSRF), see console/
     app.register_blueprint(open311_bp, url_prefix="/open311/v2")  # api_key = an API token
+
+    from metrics import bp as metrics_bp
+
+    app.register_blueprint(metrics_bp)  # /metrics; METRICS_TOKEN when set
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind nginx: the client's address and scheme come from X-Forwarded-For/-Proto (rate limits, logs).
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from cli import register_commands
 

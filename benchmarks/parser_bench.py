@@ -81,8 +81,10 @@ def builtin_parser(parser: DemandParser, path: Path, title: str) -> list[dict]:
     recall = tp / (tp + fn) if tp + fn else 0.0
     precision = tp / (tp + fp) if tp + fp else 0.0
     print(f"  urgent recall: {recall:.3f} ({tp}/{tp + fn}), precision: {precision:.3f} ({tp}/{tp + fp})")
-    print(f"  grid correct where a known grid-level place is named: {grid_right / grid_named:.3f} "
-          f"({grid_right}/{grid_named}); a grid guessed where none is named: {grid_spurious}/{no_grid}")
+    print(
+        f"  grid correct where a known grid-level place is named: {grid_right / grid_named:.3f} "
+        f"({grid_right}/{grid_named}); a grid guessed where none is named: {grid_spurious}/{no_grid}"
+    )
     return rows
 
 
@@ -98,8 +100,10 @@ def speed(parser: DemandParser, texts: list[str], what: str, seconds: float = 3.
         done += len(texts)
     elapsed = time.perf_counter() - start
     mean_chars = sum(map(len, texts)) / len(texts)
-    print(f"built-in parser speed, {what}: {done / elapsed:,.0f} messages/s on one core "
-          f"({done} messages of {mean_chars:.0f} characters on average in {elapsed:.1f} s)")
+    print(
+        f"built-in parser speed, {what}: {done / elapsed:,.0f} messages/s on one core "
+        f"({done} messages of {mean_chars:.0f} characters on average in {elapsed:.1f} s)"
+    )
 
 
 def trainable(reference: Path) -> None:
@@ -107,18 +111,25 @@ def trainable(reference: Path) -> None:
     from sklearn.model_selection import train_test_split
 
     if not reference.is_file():
-        print(f"trainable classifier: reference sample not found at {reference} — skipped "
-              "(it is read from ../shared at run time and never kept in the repository)")
+        print(
+            f"trainable classifier: reference sample not found at {reference} — skipped "
+            "(it is read from ../shared at run time and never kept in the repository)"
+        )
         return
     texts, labels, _ = read_training_csv(reference)
-    print(f"trainable classifier: reference sample {reference} — {len(texts)} messages, "
-          f"{len(set(labels))} labels (title + text)")
-    train_x, test_x, train_y, test_y = train_test_split(texts, labels, test_size=0.2, stratify=labels,
-                                                        random_state=RANDOM_STATE)
+    print(
+        f"trainable classifier: reference sample {reference} — {len(texts)} messages, "
+        f"{len(set(labels))} labels (title + text)"
+    )
+    train_x, test_x, train_y, test_y = train_test_split(
+        texts, labels, test_size=0.2, stratify=labels, random_state=RANDOM_STATE
+    )
     model, seconds = _timed(lambda: TextClassifier.fit(train_x, train_y, ModelConfig()))
     scores = evaluate(model, test_x, test_y)
-    print(f"  80/20 split (stratified, random_state={RANDOM_STATE}): macro-F1 {scores['macro_f1']:.4f}, "
-          f"accuracy {scores['accuracy']:.4f} (fit on {len(train_x)} in {seconds:.1f} s)")
+    print(
+        f"  80/20 split (stratified, random_state={RANDOM_STATE}): macro-F1 {scores['macro_f1']:.4f}, "
+        f"accuracy {scores['accuracy']:.4f} (fit on {len(train_x)} in {seconds:.1f} s)"
+    )
     for score in scores["per_category"]:
         print(f"    {score.label}: F1 {score.f1:.3f} (n={score.support})")
 
@@ -134,6 +145,8 @@ def trainable(reference: Path) -> None:
     print(f"  training on 10,000 messages (the sample repeated): fit {fit_seconds:.1f} s", end="")
     (_, report), cv_seconds = _timed(lambda: train(big_x, big_y, folds=5))
     print(f"; with 5-fold cross-validation and report (what train-classifier does) {cv_seconds:.1f} s")
+    print(f"    (cross-validated on the repeated sample: macro-F1 {report.macro_f1:.4f} — inflated by the repeats, "
+          "shown only to prove the run)")
 
 
 def _timed(fn):  # noqa: ANN001, ANN202 - tiny local helper

@@ -2,10 +2,12 @@
 
     .venv/bin/python -m benchmarks.webhook_bench [--requests 4000] [--connections 16]
 
-Starts the real launcher (gunicorn + RQ worker + embedded Redis + SQLite in a temporary folder, or
-DATABASE_URL/REDIS_URL if set) with a fake WeChat API on loopback, replays unique pushes from a few
-thousand openids over keep-alive connections, and prints requests/s and p50/p99 latency; then waits for
-the worker to turn every push into a ticket and an acknowledgement and prints those counts.
+First measures a bare Flask app that does only what WeChat requires (benchmarks/bare_app.py) under the
+same gunicorn settings, then the service as the real launcher starts it (gunicorn + RQ worker + embedded
+Redis + SQLite in a temporary folder, or DATABASE_URL/REDIS_URL if set) with a fake WeChat API on
+loopback. Both get unique pushes from a few thousand openids over keep-alive connections; it prints
+requests/s, p50/p99 and the ratios, then waits for the worker to turn every push into a ticket and an
+acknowledgement.
 """
 
 from __future__ import annotations
@@ -129,6 +131,34 @@ def wait_healthy(port: int, timeout: float = 120) -> dict:
     raise SystemExit("service did not become healthy")
 
 
+def start_bare(env: dict, port: int) -> subprocess.Popen:
+    """The bare app under the same gunicorn settings as the launcher uses for the service."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            env.get("WEB_CONCURRENCY", "2"),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            env.get("WEB_THREADS", "8"),
+            "benchmarks.bare_app:create_bare_app()",
+        ],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def measure(port: int, pushes, connections: int) -> tuple[float, float, float, int]:
+    fire(port, build_pushes(200, 50, start_id=int(time.time() * 1000) % 10**9), connections)  # warm-up
+    latencies, errors, elapsed = fire(port, pushes, connections)
+    return len(latencies) / elapsed, percentile(latencies, 0.50), percentile(latencies, 0.99), errors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=4000)
@@ -139,7 +169,7 @@ def main() -> None:
 
     api = FakeWeChatApi().start()
     instance = tempfile.mkdtemp(prefix="bench-instance-")
-    port = free_port()
+    port, bare_port = free_port(), free_port()
     env = dict(
         os.environ,
         INSTANCE_PATH=instance,
@@ -157,33 +187,44 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    bare = start_bare(env, bare_port)
     try:
         wait_healthy(port)
+        wait_healthy(bare_port)
         print(
             f"cores: {os.cpu_count()}  connections: {args.connections}  requests: {args.requests}  "
             f"database: {os.environ.get('DATABASE_URL', 'sqlite (instance)')}"
         )
-        pushes = build_pushes(args.requests, args.openids, start_id=int(time.time()) * 1000)
-        fire(port, build_pushes(200, 50, start_id=1), args.connections)  # warm-up, not measured
-        latencies, errors, elapsed = fire(port, pushes, args.connections)
-        print(
-            f"webhook: {len(latencies) / elapsed:.0f} req/s  p50 {percentile(latencies, 0.50) * 1000:.1f} ms  "
-            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms  max {max(latencies) * 1000:.1f} ms  errors {errors}"
+        base_id = int(time.time()) * 1000
+        bare_rps, bare_p50, bare_p99, bare_errors = measure(
+            bare_port, build_pushes(args.requests, args.openids, start_id=base_id), args.connections
         )
+        print(
+            f"bare app: {bare_rps:.0f} req/s  p50 {bare_p50 * 1000:.1f} ms  p99 {bare_p99 * 1000:.1f} ms  "
+            f"errors {bare_errors}"
+        )
+        bare.terminate()
+        rps, p50, p99, errors = measure(
+            port, build_pushes(args.requests, args.openids, start_id=base_id + args.requests), args.connections
+        )
+        print(
+            f"service:  {rps:.0f} req/s  p50 {p50 * 1000:.1f} ms  p99 {p99 * 1000:.1f} ms  errors {errors}  "
+            f"(stores and queues every push while its worker processes them)"
+        )
+        print(f"ratio: throughput {rps / bare_rps:.2f} of the bare app, p99 {p99 / bare_p99:.2f}x the bare app's")
         total = args.requests + 200
-        deadline = time.time() + args.drain_timeout
-        while time.time() < deadline:
+        started = time.time()
+        while time.time() - started < args.drain_timeout:
             health = wait_healthy(port)
-            acked = len(api.sent())
-            if health.get("inbound_unprocessed") == 0 and acked >= total:
+            if health.get("inbound_unprocessed") == 0 and len(api.sent()) >= total:
                 break
             time.sleep(1)
         print(
-            f"backlog cleared in {time.time() - (deadline - args.drain_timeout):.1f} s after the burst; "
-            f"pushes {total}, acknowledgements sent {len(api.sent())}, "
-            f"unprocessed {wait_healthy(port).get('inbound_unprocessed')}"
+            f"backlog cleared {time.time() - started:.1f} s after the burst; pushes {total}, "
+            f"acknowledgements sent {len(api.sent())}, unprocessed {wait_healthy(port).get('inbound_unprocessed')}"
         )
     finally:
+        bare.kill()
         service.send_signal(signal.SIGINT)
         try:
             service.wait(timeout=20)

@@ -15,6 +15,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
+import ratelimit
 from bot.messages import from_wechat_message
 from bot.security import RejectedPush, check_timestamp, check_xml_shape, read_body
 from jobs.intake import enqueue_inbound
@@ -54,12 +55,17 @@ def receive_push():
         raw = _decode_push()
     except RejectedPush as rejected:
         log.warning("mp push refused: %s", rejected.reason, extra={"status": rejected.status})
-        return ("forbidden" if rejected.status == 403 else "bad request"), rejected.status
+        status = ratelimit.refused("mp", rejected.status)
+        return ("forbidden" if status == 403 else "bad request" if status == 400 else ratelimit.TOO_MANY), status
     push = from_wechat_message("mp", raw)
     if not push.sender:
         return "bad request", 400
-    row_id, is_new = store_inbound(push.channel, push.dedup_key, push.sender, push.msg_type, push.content, push.payload)
-    if is_new:
+    # Over a rate limit the push is still stored (never lose a resident's message), only not queued now:
+    # the recovery sweep picks it up a minute later.
+    deferred = ratelimit.defer_reason(push.channel, push.sender)
+    payload = {**push.payload, "_deferred": deferred} if deferred else push.payload
+    row_id, is_new = store_inbound(push.channel, push.dedup_key, push.sender, push.msg_type, push.content, payload)
+    if is_new and not deferred:
         try:
             enqueue_inbound(row_id)
         except RedisError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from xml.parsers import expat
 
 from flask import Request
 
@@ -46,7 +47,38 @@ def check_xml_shape(body: bytes | str) -> str:
         raise RejectedPush(400, "body is not UTF-8") from None
     if not text.lstrip().startswith("<"):
         raise RejectedPush(400, "body is not XML")
+    _check_structure(text)
     return text
+
+
+# A real push is a flat <xml> of a few dozen fields, at most five levels deep (ScanCodeInfo, SendPicsInfo).
+MAX_XML_DEPTH = 16
+MAX_XML_ELEMENTS = 1000
+
+
+def _check_structure(text: str) -> None:
+    """Refuse malformed, deeply nested or huge XML in one pass of expat (C), before xmltodict builds dicts."""
+    parser = expat.ParserCreate()
+    depth = elements = 0
+
+    def start(name, attrs) -> None:
+        nonlocal depth, elements
+        depth += 1
+        elements += 1
+        if depth > MAX_XML_DEPTH:
+            raise RejectedPush(400, f"XML nested deeper than {MAX_XML_DEPTH}")
+        if elements > MAX_XML_ELEMENTS:
+            raise RejectedPush(400, f"XML with more than {MAX_XML_ELEMENTS} elements")
+
+    def end(name) -> None:
+        nonlocal depth
+        depth -= 1
+
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    try:
+        parser.Parse(text, True)
+    except expat.ExpatError as exc:
+        raise RejectedPush(400, f"malformed XML: {exc}") from None
 
 
 def check_timestamp(timestamp: str | None, max_skew: int, now: float | None = None) -> None:

@@ -36,6 +36,7 @@ from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
+import ratelimit
 from bot.messages import InboundPush, from_wechat_message
 from bot.security import RejectedPush, check_timestamp, check_xml_shape, read_body
 from jobs.intake import enqueue_inbound
@@ -113,12 +114,16 @@ def _decrypt(crypto: WeChatCrypto, encrypt: str) -> str:
 
 def _refused(rejected: RejectedPush, what: str):
     log.warning("%s refused: %s", what, rejected.reason, extra={"status": rejected.status})
-    return ("forbidden" if rejected.status == 403 else "bad request"), rejected.status
+    status = ratelimit.refused("wecom_bot" if "bot" in what else "wecom", rejected.status)
+    return ("forbidden" if status == 403 else "bad request" if status == 400 else ratelimit.TOO_MANY), status
 
 
 def _store(push: InboundPush) -> int:
-    row_id, is_new = store_inbound(push.channel, push.dedup_key, push.sender, push.msg_type, push.content, push.payload)
-    if is_new:
+    # Over a rate limit the push is still stored, only not queued now (the recovery sweep takes it later).
+    deferred = ratelimit.defer_reason(push.channel, push.sender)
+    payload = {**push.payload, "_deferred": deferred} if deferred else push.payload
+    row_id, is_new = store_inbound(push.channel, push.dedup_key, push.sender, push.msg_type, push.content, payload)
+    if is_new and not deferred:
         try:
             enqueue_inbound(row_id)
         except RedisError as exc:

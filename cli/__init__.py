@@ -6,13 +6,14 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from cli import broadcasts, menu, parser_commands, region, sweep, users, worker
+    from cli import broadcasts, check_config, menu, parser_commands, region, sweep, users, worker
 
     app.cli.add_command(region.import_region_command)
     app.cli.add_command(region.load_demo_command)
     app.cli.add_command(users.create_user_command)
     app.cli.add_command(users.create_token_command)
     app.cli.add_command(worker.worker_command)
+    app.cli.add_command(check_config.check_config_command)
     app.cli.add_command(worker.recover_command)
     app.cli.add_command(sweep.sweep_command)
     app.cli.add_command(menu.sync_menu_command)

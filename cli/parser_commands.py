@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import unicodedata
 from pathlib import Path
 
@@ -12,8 +13,6 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 import demand
-from demand.classifier import save_model
-from demand.training import TrainingDataError, read_training_csv, train
 
 # Below this cross-validated macro-F1 the command says plainly that the model is weak.
 WEAK_MODEL_F1 = 0.6
@@ -75,6 +74,11 @@ def parse_command(text: str | None, jsonl, reporter_grid: str | None, unmasked: 
 @with_appcontext
 def train_classifier_command(file: Path, folds: int) -> None:
     """Train the category model from FILE.csv (columns text,label) and put it in use."""
+    # scikit-learn is imported here, not at module level: every web and worker process registers this
+    # command, and loading it costs ~160 MiB each.
+    from demand.classifier import save_model
+    from demand.training import TrainingDataError, read_training_csv, train
+
     try:
         texts, labels, skipped = read_training_csv(file)
     except TrainingDataError as exc:
@@ -89,6 +93,7 @@ def train_classifier_command(file: Path, folds: int) -> None:
             bar.update(done - state["done"], what)
             state["done"] = done
 
+        started = time.perf_counter()
         try:
             model, report = train(texts, labels, folds=folds, progress=progress)
         except TrainingDataError as exc:
@@ -109,4 +114,5 @@ def train_classifier_command(file: Path, folds: int) -> None:
             click.echo("note: this model is weak (more history helps); the built-in lexicon still decides "
                        "whenever the model is unsure")
     path = save_model(model, demand.model_dir_for(current_app.instance_path))
-    click.echo(f"fit on all {report.n_samples} messages in {report.fit_seconds:.1f} s; saved {path} (now in use)")
+    click.echo(f"trained on {report.n_samples} messages in {time.perf_counter() - started:.1f} s; "
+               f"saved {path} (now in use)")

@@ -34,6 +34,8 @@ class Config:
     # Operations (docs/deployment.md). A drain job refreshes its flag every batch: a flag older than this
     # means the drain died with its worker, and the recovery sweep restarts it.
     INTAKE_FLAG_TTL = 120
+    # How long a reply being sent stays claimed by its sender (a dead sender's claim lapses after this).
+    DELIVERY_CLAIM_TTL = 60
     # Inbound rate limits, per minute. Over a limit a signed push is still stored (a resident's message is
     # never dropped) and only its processing waits for the recovery sweep; unsigned requests get 429.
     # Every resident's message arrives from WeChat's few servers, so the per-IP limit is generous.
@@ -125,6 +127,7 @@ _ENV_KEYS = (
 )
 _INT_ENV_KEYS = (
     "INTAKE_FLAG_TTL",
+    "DELIVERY_CLAIM_TTL",
     "RATE_LIMIT_OPENID",
     "RATE_LIMIT_IP",
     "RATE_LIMIT_REFUSED_IP",
@@ -178,8 +181,60 @@ def validate(settings: dict) -> None:
     for key in ("WECHAT_API_BASE", "WECOM_API_BASE"):
         if not str(settings.get(key, "")).startswith(("http://", "https://")):
             raise ConfigError(f"{key} must be an http(s) URL, got {settings.get(key)!r}")
-    if not settings.get("TESTING") and os.environ.get("APP_ENV") == "production" and not settings.get("SECRET_KEY"):
-        raise ConfigError("SECRET_KEY must be set in production")
+    if not settings.get("TESTING") and os.environ.get("APP_ENV") == "production":
+        problems = production_problems(settings)
+        if problems:
+            raise ConfigError("production settings refused:\n  - " + "\n  - ".join(problems))
+
+
+# Values seen in examples and tutorials: a key anyone can look up signs anyone's session.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "dev",
+        "development",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "changeme",
+        "change-me",
+        "change_me",
+        "please-change-me",
+        "replace-me",
+        "your-secret-key",
+        "test-secret",
+        "default",
+        "flask",
+        "key",
+    }
+)
+MIN_SECRET_LENGTH = 32
+
+
+def production_problems(settings: dict, environ: dict | None = None) -> list[str]:
+    """Why these settings must not serve production; empty when they may (`flask check-config`)."""
+    environ = os.environ if environ is None else environ
+    problems = []
+    if str(environ.get("FLASK_DEBUG", "")).lower() in ("1", "true", "yes", "on") or settings.get("DEBUG"):
+        problems.append("debug mode is on (FLASK_DEBUG/DEBUG): the debugger runs code for whoever reaches it")
+    secret = str(settings.get("SECRET_KEY") or "")
+    if not secret:
+        problems.append("SECRET_KEY is empty")
+    elif secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        problems.append(
+            f"SECRET_KEY is a placeholder or shorter than {MIN_SECRET_LENGTH} characters "
+            "(make one: python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    try:
+        web_processes = int(environ.get("WEB_CONCURRENCY") or 1)
+    except ValueError:
+        web_processes = 1
+        problems.append(f"WEB_CONCURRENCY={environ.get('WEB_CONCURRENCY')!r} is not a number")
+    if str(settings.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite") and web_processes > 1:
+        problems.append(
+            f"SQLite with WEB_CONCURRENCY={web_processes} web processes: one writer at a time stalls pushes "
+            "past WeChat's 5 seconds; use PostgreSQL (DATABASE_URL) or WEB_CONCURRENCY=1"
+        )
+    return problems
 
 
 def check_aes_key(name: str, value: str) -> None:

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, g, redirect, render_template, request, session, url_for
 
+import ratelimit
 from console import bp, csrf, login_required
 from handlers.staff_auth import attempt_login, record_logout, session_fingerprint
 from models import db, utcnow
@@ -29,6 +30,10 @@ def login():
     if request.method == "POST":
         if not current_app.config.get("SECRET_KEY"):
             error = "服务器未设置 SECRET_KEY，无法登录"
+        elif ratelimit.login_limited(request.form.get("username") or ""):
+            # Per IP and per name, before any password hashing: a guessing script gets 429, not scrypt time.
+            username = (request.form.get("username") or "").strip()
+            error = ratelimit.LOGIN_TOO_MANY
         else:
             username = (request.form.get("username") or "").strip()
             result = attempt_login(username, request.form.get("password") or "", utcnow(), request.remote_addr or "")
@@ -42,7 +47,7 @@ def login():
                 return redirect(_safe_next(request.form.get("next")))
             error = result.error
     plain_http = not request.is_secure and urlsplit("//" + request.host).hostname not in LOCAL_HOSTS
-    status = 200 if error is None else 401
+    status = 200 if error is None else 429 if error == ratelimit.LOGIN_TOO_MANY else 401
     return (
         render_template(
             "console/login.html",

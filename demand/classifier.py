@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn import __version__ as sklearn_version
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import LinearSVC
 
-from demand.features import CharNgramTfidf
+from demand.features import CharNgramTfidf, KeywordFeatures
 from demand.normalize import clean_text
 
 MODEL_PREFIX = "classifier-v"
@@ -66,7 +67,12 @@ class ModelConfig:
     ngram_min: int = 1
     ngram_max: int = 3
     min_df: int = 2
-    top_k: int = 50_000
+    top_k: int = 30_000
+    # The taxonomy's keywords as extra features (see demand.features.KeywordFeatures); 0 turns them off.
+    keyword_weight: float = 0.4
+    profile_weight: float = 0.1
+    sublinear_tf: bool = False
+    class_weight: str | None = None
     C: float = 1.0
     random_state: int = 0
 
@@ -77,12 +83,74 @@ class ModelConfig:
 
 def build_pipeline(config: ModelConfig, n_samples: int) -> Pipeline:
     """The untrained scikit-learn pipeline for a training set of n_samples."""
+    features: list[tuple[str, Any]] = [
+        ("chars", CharNgramTfidf(n_min=config.ngram_min, n_max=config.ngram_max,
+                                 min_df=config.min_df if n_samples >= 50 else 1, top_k=config.top_k,
+                                 sublinear_tf=config.sublinear_tf)),
+    ]
+    if config.keyword_weight or config.profile_weight:
+        features.append(("keywords", KeywordFeatures(keyword_weight=config.keyword_weight,
+                                                     profile_weight=config.profile_weight)))
     return Pipeline([
         ("clean", FunctionTransformer(clean_all)),
-        ("features", CharNgramTfidf(n_min=config.ngram_min, n_max=config.ngram_max,
-                                    min_df=config.min_df if n_samples >= 50 else 1, top_k=config.top_k)),
-        ("svm", LinearSVC(C=config.C, random_state=config.random_state)),
+        ("features", FeatureUnion(features)),
+        ("svm", LinearSVC(C=config.C, class_weight=config.class_weight, random_state=config.random_state)),
     ])
+
+
+class Corpus:
+    """Training texts featurised once, so cross-validation folds and the final model fit on subsets cheaply.
+
+    `fit(rows, labels)` returns exactly what build_pipeline(...).fit(texts[rows], labels) would (the
+    features are counted from the same texts), without counting the corpus again for every fold.
+    """
+
+    def __init__(self, texts: Sequence[str], config: ModelConfig) -> None:
+        self.config = config
+        clean = clean_all(texts)
+        self._chars = self._char_features(len(clean))
+        self.char_counts, self.char_vocabulary = self._chars.count(clean)
+        self._keywords = None
+        if config.keyword_weight or config.profile_weight:
+            self._keywords = KeywordFeatures(config.keyword_weight, config.profile_weight)
+            self.keyword_counts, self.keyword_profile = self._keywords.count(clean)
+
+    def _char_features(self, n_samples: int) -> CharNgramTfidf:
+        config = self.config
+        return CharNgramTfidf(n_min=config.ngram_min, n_max=config.ngram_max,
+                              min_df=config.min_df if n_samples >= 50 else 1, top_k=config.top_k,
+                              sublinear_tf=config.sublinear_tf)
+
+    def fit(self, rows: Sequence[int], labels: Sequence[str]) -> tuple[Pipeline, Any]:
+        """A fitted pipeline trained on `rows`, and a function giving decision values for other rows."""
+        rows = np.asarray(rows)
+        chars = self._char_features(len(rows))
+        blocks = [chars.fit_counts(self.char_counts[rows], self.char_vocabulary, labels)]
+        union: list[tuple[str, Any]] = [("chars", chars)]
+        keywords = None
+        if self._keywords is not None:
+            keywords = self._keywords.clone_prepared()
+            keywords.fit_counts(self.keyword_counts[rows])
+            blocks.append(keywords.transform_counts(self.keyword_counts[rows], self.keyword_profile[rows]))
+            union.append(("keywords", keywords))
+        config = self.config
+        svm = LinearSVC(C=config.C, class_weight=config.class_weight, random_state=config.random_state)
+        svm.fit(sparse.hstack(blocks, format="csr"), labels)
+
+        def decide(other: Sequence[int]) -> np.ndarray:
+            other = np.asarray(other)
+            parts = [chars.transform_counts(self.char_counts[other])]
+            if keywords is not None:
+                parts.append(keywords.transform_counts(self.keyword_counts[other], self.keyword_profile[other]))
+            scores = svm.decision_function(sparse.hstack(parts, format="csr"))
+            return np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
+
+        pipeline = Pipeline([
+            ("clean", FunctionTransformer(clean_all).fit([""])),
+            ("features", FeatureUnion(union)),
+            ("svm", svm),
+        ])
+        return pipeline, decide
 
 
 def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:

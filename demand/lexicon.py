@@ -63,6 +63,8 @@ class LexiconClassifier:
             merged[normalize(word)].extend(entries)
         merged.pop("", None)
         self._table = dict(merged)
+        # Public read-only view: the trained model reuses the keyword table as features.
+        self.table = self._table
         self._scanner = KeywordScanner(self._table)
 
     def classify(self, text: str) -> LexiconResult:

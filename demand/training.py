@@ -1,7 +1,7 @@
 """Training from a CSV of past work orders: read, cross-validate, fit, report.
 
 The CSV needs `text` and `label` columns (`category` is accepted for `label`; a `title` column, when
-present, is put in front of the text because titles say the most). Progress is reported through a
+present, is put in front of the text, twice, because titles say the most). Progress is reported through a
 callback so the CLI can draw a bar and tests can stay silent.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 
-from demand.classifier import ModelConfig, TextClassifier, _decision_matrix, build_pipeline, fit_temperature, timed
+from demand.classifier import Corpus, ModelConfig, TextClassifier, fit_temperature, timed
 
 # progress(done, total, what)
 Progress = Callable[[int, int, str], None]
@@ -52,6 +52,7 @@ class TrainingReport:
     per_category: list[CategoryScore] = field(default_factory=list)
     fit_seconds: float = 0.0
     cv_seconds: float = 0.0
+    count_seconds: float = 0.0
     skipped_rows: int = 0
     dropped_labels: dict[str, int] = field(default_factory=dict)
 
@@ -60,7 +61,8 @@ class TrainingReport:
         return {
             "n_samples": self.n_samples, "labels": self.labels, "folds": self.folds, "accuracy": self.accuracy,
             "macro_f1": self.macro_f1, "fit_seconds": round(self.fit_seconds, 2),
-            "cv_seconds": round(self.cv_seconds, 2), "skipped_rows": self.skipped_rows,
+            "cv_seconds": round(self.cv_seconds, 2), "count_seconds": round(self.count_seconds, 2),
+            "skipped_rows": self.skipped_rows,
             "dropped_labels": self.dropped_labels,
             "per_category": [s.__dict__ for s in self.per_category],
         }
@@ -90,7 +92,9 @@ def read_training_csv(path: str | os.PathLike) -> tuple[list[str], list[str], in
                 text = (row.get(text_col) or "").strip()
                 label = (row.get(label_col) or "").strip()
                 if title_col and (row.get(title_col) or "").strip():
-                    text = f"{row[title_col].strip()}。{text}"
+                    # Twice: a title names the matter in a few words, the text then rambles.
+                    title = row[title_col].strip()
+                    text = f"{title}。{title}。{text}"
                 if not text or not label:
                     skipped += 1
                     continue
@@ -125,6 +129,9 @@ def train(texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, config
     report = TrainingReport(n_samples=len(texts), labels=kept, folds=folds, dropped_labels=dropped)
     notify = progress or (lambda done, total, what: None)
 
+    # Count the corpus once; every fold and the final model fit on row subsets of the same counts.
+    notify(0, total, "counting n-grams and keywords")
+    corpus, report.count_seconds = timed(lambda: Corpus(texts, config))
     temperature = None
     if folds >= 2:
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.random_state)
@@ -132,25 +139,22 @@ def train(texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, config
         decisions = np.zeros((len(texts), len(kept)))
         for i, (train_idx, test_idx) in enumerate(splitter.split(texts, y)):
             notify(i, total, f"cross-validation fold {i + 1}/{folds}")
-
-            def fit_fold(train_idx: np.ndarray = train_idx) -> Any:
-                return build_pipeline(config, len(train_idx)).fit([texts[j] for j in train_idx], y[train_idx])
-
-            pipeline, seconds = timed(fit_fold)
+            (pipeline, decide), seconds = timed(lambda train_idx=train_idx: corpus.fit(train_idx, y[train_idx]))
             report.cv_seconds += seconds
-            fold_texts = [texts[j] for j in test_idx]
-            predicted[test_idx] = pipeline.predict(fold_texts)
+            scores = decide(test_idx)
+            classes = [str(c) for c in pipeline.classes_]
+            predicted[test_idx] = np.array(classes, dtype=object)[scores.argmax(axis=1)]
             # Folds always hold every label (stratified, min count >= folds), so columns line up.
-            scores = _decision_matrix(pipeline, fold_texts)
-            columns = [kept.index(str(c)) for c in pipeline.classes_]
-            decisions[np.ix_(test_idx, columns)] = scores
+            decisions[np.ix_(test_idx, [kept.index(c) for c in classes])] = scores
         report.accuracy = float(accuracy_score(y, predicted))
         report.macro_f1 = float(f1_score(y, predicted, labels=kept, average="macro", zero_division=0))
         report.per_category = _scores(y, list(predicted), kept)
         temperature = fit_temperature(decisions, labels, kept)
 
     notify(folds, total, "fitting the final model")
-    model, report.fit_seconds = timed(lambda: TextClassifier.fit(texts, labels, config, temperature))
+    (pipeline, _), report.fit_seconds = timed(lambda: corpus.fit(np.arange(len(texts)), y))
+    model = TextClassifier(pipeline=pipeline, labels=[str(c) for c in pipeline.classes_],
+                           temperature=temperature or 3.0, config=config.to_dict())
     model.metadata["report"] = report.to_dict()
     notify(total, total, "done")
     return model, report

@@ -152,7 +152,8 @@ class UrgencyDetector:
 def _first_chars(pattern: str) -> set[str] | None:
     """The characters a match of `pattern` can start with; None when that cannot be bounded."""
     try:
-        from re import _constants as c, _parser as sre  # CPython internals: fall back if they move
+        from re import _constants as c  # CPython internals: fall back if they move
+        from re import _parser as sre
     except ImportError:  # pragma: no cover - other Pythons
         return None
 

@@ -9,9 +9,6 @@ import io
 from collections import Counter
 from datetime import datetime, timedelta
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy.orm import selectinload
 
 from handlers.scope import node_names
@@ -195,6 +192,8 @@ def ledger_rows(code: str, start: datetime, end: datetime, now: datetime):
 
 def ledger_xlsx(title: str, rows) -> bytes:
     """The ledger as an .xlsx workbook. Text cells are forced to text, so "=…" never becomes a formula."""
+    from openpyxl import Workbook  # here, not at import: openpyxl pulls in numpy (~20 MiB in every process)
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("台账")
     for index, (_, width) in enumerate(LEDGER_COLUMNS):
@@ -208,7 +207,10 @@ def ledger_xlsx(title: str, rows) -> bytes:
     return out.getvalue()
 
 
-def _text_cell(sheet, value: str) -> WriteOnlyCell:
+def _text_cell(sheet, value: str):
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
     cell.data_type = "s"
     return cell

@@ -6,12 +6,13 @@ import logging
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
+from flask import current_app
 from rq import Callback, Retry
 from sqlalchemy import update
 
 from bot.clients import PermanentSendError, RetryableSendError, get_client
 from config.queues import QueueNames
-from jobs import enqueue
+from jobs import enqueue, redis_connection
 from jobs.robots import ROBOT_CHANNEL, flush_robot, request_flush
 from models import Outbox, OutboxStatus, add_event, db, utcnow
 from models.ticket import Ticket
@@ -21,8 +22,39 @@ log = logging.getLogger(__name__)
 DELIVERY_RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
 
 
+# A message being sent is claimed in Redis for a while: deliver_many records each outcome as soon as it is
+# known, which ends its transaction (and row locks) early, so the claim is what keeps a retry job or a
+# recovery sweep from sending the same message at the same moment. A dead sender's claim expires.
+CLAIM_KEY = "outbox:sending:{}"
+
+
+def _claim(outbox_ids: list[int]) -> list[int]:
+    """The ids this process may send now (claimed before the rows are read, so their status is fresh)."""
+    if not outbox_ids:
+        return []
+    ttl = int(current_app.config.get("DELIVERY_CLAIM_TTL") or 60)
+    pipe = redis_connection().pipeline(transaction=False)
+    for outbox_id in outbox_ids:
+        pipe.set(CLAIM_KEY.format(outbox_id), 1, nx=True, ex=ttl)
+    return [outbox_id for outbox_id, ok in zip(outbox_ids, pipe.execute(), strict=True) if ok]
+
+
+def _release(outbox_ids: list[int]) -> None:
+    if outbox_ids:
+        redis_connection().delete(*(CLAIM_KEY.format(outbox_id) for outbox_id in outbox_ids))
+
+
 def deliver_outbox(outbox_id: int) -> str:
     """Send one outbox message at most once successfully; returns its final status."""
+    if not _claim([outbox_id]):
+        raise RetryableSendError(f"outbox {outbox_id} is being sent by another job right now")
+    try:
+        return _deliver_claimed(outbox_id)
+    finally:
+        _release([outbox_id])
+
+
+def _deliver_claimed(outbox_id: int) -> str:
     message = db.session.execute(db.select(Outbox).filter_by(id=outbox_id).with_for_update()).scalar_one_or_none()
     if message is None or message.status != OutboxStatus.PENDING:
         return message.status if message else "missing"
@@ -78,6 +110,14 @@ def deliver_many(outbox_ids: list[int], concurrency: int = 8) -> int:
     only PENDING rows are picked up and each is marked as soon as its answer is back (a crash can re-send
     only what was in flight, at most `concurrency` messages). Returns how many were sent.
     """
+    claimed = _claim(list(outbox_ids))
+    try:
+        return _deliver_many_claimed(claimed, concurrency)
+    finally:
+        _release(claimed)
+
+
+def _deliver_many_claimed(outbox_ids: list[int], concurrency: int) -> int:
     rows = (
         db.session.execute(
             db.select(Outbox)

@@ -62,3 +62,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _sqlite_for_update(conn, cursor, statement, parameters, context, executemany) -> None:
+    """SQLite has no SELECT … FOR UPDATE (SQLAlchemy drops it): take the database's write lock instead.
+
+    pysqlite runs reads outside any transaction, so two sessions could both read a ticket as "assigned" and
+    both sign it. A locking read that is not yet in a transaction starts one with BEGIN IMMEDIATE, which
+    waits (busy_timeout) for the other writer to commit, so the read-modify-write is serialised as the
+    row lock serialises it on PostgreSQL. A transaction that has already written holds the lock anyway.
+    """
+    if conn.dialect.name != "sqlite" or context is None or context.compiled is None:
+        return
+    if getattr(context.compiled.statement, "_for_update_arg", None) is None:
+        return
+    if not conn.connection.dbapi_connection.in_transaction:
+        cursor.execute("BEGIN IMMEDIATE")

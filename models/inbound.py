@@ -43,11 +43,24 @@ def store_inbound(
     channel: str, dedup_key: str, sender: str, msg_type: str, content: str | None, payload: dict
 ) -> tuple[int, bool]:
     """Persist a push durably; returns (row id, True) or, for a platform retry, (existing id, False)."""
-    row = InboundMessage(
-        channel=channel, dedup_key=dedup_key, sender=sender, msg_type=msg_type, content=content, payload=payload
+    # A Core INSERT … RETURNING: the webhook's hot path, so no ORM unit of work and no reload after commit.
+    statement = (
+        db.insert(InboundMessage)
+        .values(
+            channel=channel,
+            dedup_key=dedup_key,
+            sender=sender,
+            msg_type=msg_type,
+            content=content,
+            payload=payload,
+            status=InboundStatus.RECEIVED,
+            attempts=0,
+            received_at=utcnow(),
+        )
+        .returning(InboundMessage.id)
     )
-    db.session.add(row)
     try:
+        row_id = db.session.execute(statement).scalar_one()
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -55,4 +68,4 @@ def store_inbound(
             db.select(InboundMessage.id).filter_by(channel=channel, dedup_key=dedup_key)
         ).scalar_one()
         return existing, False
-    return row.id, True
+    return row_id, True

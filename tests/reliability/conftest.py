@@ -10,6 +10,8 @@ from tests.reliability.harness import RedisServer, Worker, worker_env
 
 # The fault tests shorten the drain flag's life so a killed drain is noticed in seconds, not minutes.
 FLAG_TTL = 3
+# …and a killed sender's claim on the replies it had in flight.
+CLAIM_TTL = 5
 
 
 def pytest_configure(config):
@@ -35,7 +37,9 @@ def service(app, database_url, private_redis, fake_api):
 
     service_app = create_app(
         "test",
-        overrides=settings_for_tests(database_url, private_redis.url, fake_api.base_url, INTAKE_FLAG_TTL=FLAG_TTL),
+        overrides=settings_for_tests(
+            database_url, private_redis.url, fake_api.base_url, INTAKE_FLAG_TTL=FLAG_TTL, DELIVERY_CLAIM_TTL=CLAIM_TTL
+        ),
     )
     yield service_app
     with service_app.app_context():
@@ -46,7 +50,13 @@ def service(app, database_url, private_redis, fake_api):
 def workers(tmp_path, database_url, private_redis, fake_api):
     """start() a `flask worker` process on the private Redis; every one still alive is stopped afterwards."""
     started: list[Worker] = []
-    env = worker_env(database_url, private_redis.url, fake_api.base_url, INTAKE_FLAG_TTL=str(FLAG_TTL))
+    env = worker_env(
+        database_url,
+        private_redis.url,
+        fake_api.base_url,
+        INTAKE_FLAG_TTL=str(FLAG_TTL),
+        DELIVERY_CLAIM_TTL=str(CLAIM_TTL),
+    )
 
     def start() -> Worker:
         worker = Worker(env, tmp_path)

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
 from tests.fakes.wechat_api import FakeWeChatApi
 

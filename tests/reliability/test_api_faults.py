@@ -37,9 +37,8 @@ def faulty_api():
 
 @pytest.fixture
 def api_app(app, database_url, redis_url, faulty_api, monkeypatch):
-    from app import create_app
-
     import jobs.delivery
+    from app import create_app
 
     monkeypatch.setattr(jobs.delivery, "DELIVERY_RETRY", Retry(max=5, interval=0))
     service = create_app(
@@ -79,7 +78,9 @@ def test_api_faults_are_retried_or_recorded_and_nothing_is_sent_twice(api_app, r
         drain(api_app)
         with api_app.app_context():
             pending = db.session.execute(
-                db.select(db.func.count(Outbox.id)).filter(Outbox.status == OutboxStatus.PENDING, Outbox.channel == "mp")
+                db.select(db.func.count(Outbox.id)).filter(
+                    Outbox.status == OutboxStatus.PENDING, Outbox.channel == "mp"
+                )
             ).scalar_one()
         if not pending:
             break

@@ -56,7 +56,7 @@ def test_two_workers_on_the_same_message_make_one_ticket_and_one_reply(region, f
         assert post_push(client, query, body).get_data(as_text=True) == "success"
         with region.app_context():
             inbound_id = db.session.execute(db.select(InboundMessage.id).filter_by(sender=openid)).scalar_one()
-        together(region, lambda: process_batch([inbound_id]), lambda: process_batch([inbound_id]))
+        together(region, lambda i=inbound_id: process_batch([i]), lambda i=inbound_id: process_batch([i]))
     with region.app_context():
         reporters = Counter(
             r for (r,) in db.session.execute(db.select(db.text("external_id FROM ticket_reporters"))).all()
@@ -83,8 +83,13 @@ def test_two_deliveries_of_one_message_send_it_once(app, fake_api):
     with app.app_context():
         ids = []
         for index in range(ROUNDS * 2):
-            row = Outbox(channel="mp", recipient=f"oDeliver{index}", kind="ack", payload={"text": "您好"},
-                         dedup_key=f"rel-deliver-{index}")
+            row = Outbox(
+                channel="mp",
+                recipient=f"oDeliver{index}",
+                kind="ack",
+                payload={"text": "您好"},
+                dedup_key=f"rel-deliver-{index}",
+            )
             db.session.add(row)
             db.session.flush()
             ids.append(row.id)
@@ -115,8 +120,14 @@ def _overdue_tickets(app, count: int) -> list[int]:
         ids = []
         for index in range(count):
             demand = parser.parse(f"阳光花园{index % 9 + 1}号楼门口路灯不亮好几天了（{index}）")
-            ticket = create_ticket(demand=demand, channel="mp", now=created, reporter_channel="mp",
-                                   reporter_id=f"oSweep{index}", actor=f"resident:oSweep{index}")
+            ticket = create_ticket(
+                demand=demand,
+                channel="mp",
+                now=created,
+                reporter_channel="mp",
+                reporter_id=f"oSweep{index}",
+                actor=f"resident:oSweep{index}",
+            )
             ids.append(ticket.id)
         db.session.commit()
     return ids
@@ -134,7 +145,9 @@ def test_two_sweeps_at_once_act_on_each_ticket_once(region):
                 db.select(TicketEvent.ticket_id, TicketEvent.kind).filter(TicketEvent.ticket_id.in_(ticket_ids))
             ).all()
         )
-        levels = dict(db.session.execute(db.select(Ticket.id, Ticket.escalation_level).filter(Ticket.id.in_(ticket_ids))).all())
+        levels = dict(
+            db.session.execute(db.select(Ticket.id, Ticket.escalation_level).filter(Ticket.id.in_(ticket_ids))).all()
+        )
     acted = Counter()
     for counts, _ in results:
         acted.update(counts)
@@ -175,8 +188,8 @@ def test_two_staff_acting_at_once_one_wins_the_other_is_told(region):
             answers = together(
                 region,
                 *(
-                    lambda c=c, t=t: c.post(
-                        f"/api/tickets/{ticket_id}/actions", json=body, headers={"Authorization": f"Bearer {t}"}
+                    lambda c=c, t=t, url=f"/api/tickets/{ticket_id}/actions", body=body: c.post(
+                        url, json=body, headers={"Authorization": f"Bearer {t}"}
                     ).status_code
                     for c, t in zip(clients, tokens, strict=True)
                 ),

@@ -25,7 +25,9 @@ IN_FLIGHT_BOUND = 8
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_burst_loses_nothing_and_resends_only_what_was_in_flight(service, region, fake_api, workers):
+def test_a_worker_killed_mid_burst_loses_nothing_and_resends_only_what_was_in_flight(
+    service, region, fake_api, workers
+):
     pushes = resident_pushes(MESSAGES, "Kill", first_msg_id=7_000_000)
     openids = [openid for openid, _, _ in pushes]
     answers: list[str] = []

@@ -1,0 +1,9 @@
+"""Security tests write their figures into docs/reliability.md too (see tests/figures.py)."""
+
+from __future__ import annotations
+
+from tests import figures
+
+
+def pytest_sessionfinish(session, exitstatus):
+    figures.write()
