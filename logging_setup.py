@@ -130,8 +130,15 @@ class MaskingFilter(logging.Filter):
 
 
 def configure_logging(app: Flask) -> None:
+    install_handler(app.config)
+    app.before_request(_assign_request_id)
+    app.after_request(_echo_request_id)
+
+
+def install_handler(config) -> logging.Handler:
+    """The root handler with masking, secret redaction and request/job ids (again, if something replaced it)."""
     root = logging.getLogger()
-    remember_secrets(app.config)
+    remember_secrets(config)
     handler = next((h for h in root.handlers if any(isinstance(f, MaskingFilter) for f in h.filters)), None)
     if handler is None:
         handler = logging.StreamHandler()
@@ -139,14 +146,13 @@ def configure_logging(app: Flask) -> None:
         handler.addFilter(SecretFilter())
         handler.addFilter(ContextFilter())
         root.addHandler(handler)
-    if str(app.config.get("LOG_FORMAT", "text")).lower() == "json":
+    if str(config.get("LOG_FORMAT", "text")).lower() == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    app.before_request(_assign_request_id)
-    app.after_request(_echo_request_id)
-    root.setLevel(logging.WARNING if app.config.get("TESTING") else logging.INFO)
+    root.setLevel(logging.WARNING if config.get("TESTING") else logging.INFO)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    return handler
 
 
 def _assign_request_id() -> None:

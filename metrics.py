@@ -35,9 +35,17 @@ COUNTERS = {
 def incr(name: str, *labels: object) -> None:
     """Add one to a shared counter; never fails the caller (metrics are not worth a lost message)."""
     try:
-        current_app.extensions["redis"].hincrby(_PREFIX + name, "|".join(str(v) for v in labels), 1)
+        # A pipeline: redis-py retries a lone command for seconds when Redis is down; a push cannot wait.
+        pipe = current_app.extensions["redis"].pipeline(transaction=False)
+        pipe.hincrby(_PREFIX + name, "|".join(str(v) for v in labels), 1)
+        pipe.execute()
     except (RedisError, RuntimeError, KeyError):
         pass
+
+
+def incr_in(pipe, name: str, *labels: object) -> None:
+    """The same increment, queued on a pipeline the caller executes (one round trip for both)."""
+    pipe.hincrby(_PREFIX + name, "|".join(str(v) for v in labels), 1)
 
 
 def count_send_error(channel: str, error: BaseException) -> None:

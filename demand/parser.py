@@ -49,10 +49,10 @@ _MEANINGFUL = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 # Below this many meaningful characters (after filler and place names are removed) a message with no
 # keyword is not a matter ("你好", "东大社区", "🙂🙂").
 _MIN_MATTER_CHARS = 6
-# The trained model decides when it is at least this sure; below it, a lexicon with evidence decides.
+# The trained model never decides below this confidence when the lexicon has a different verdict.
 MODEL_THRESHOLD = 0.45
 # A lexicon verdict at least this sure wins for a category the trained model has never seen.
-UNSEEN_CATEGORY_CONFIDENCE = 0.6
+UNSEEN_CATEGORY_CONFIDENCE = 0.5
 # How often a long-lived parser checks the model folder for a retrained model.
 MODEL_CHECK_SECONDS = 30.0
 
@@ -219,12 +219,16 @@ class DemandParser:
 
         # Classify on the matter when the officer stated it (the rest is names and numbers), with place
         # names blanked so "东大小学" does not read as an education matter.
-        subject = blank_contacts(match_text(fields["matter"])) if fields.get("matter") else body
-        if subject is body and place_spans:
-            subject = _blank_spans(body, place_spans)
-        elif fields.get("matter"):
-            subject = _blank_spans(subject, [(m.start, m.end) for m in self.gazetteer.find_all(subject)])
-        self._classify(demand, subject, fields)
+        whole = _blank_spans(body, place_spans)
+        subject = whole
+        if fields.get("matter"):
+            matter = blank_contacts(match_text(fields["matter"]))
+            matter = _blank_spans(matter, [(m.start, m.end) for m in self.gazetteer.find_all(matter)])
+            # A terse matter ("其他") that names nothing known: the rest of the report may.
+            if self.lexicon.classify(matter).category is not None or not self.lexicon.classify(whole).category:
+                subject = matter
+        # The trained model sees the message as its training data looked: the whole cleaned text.
+        self._classify(demand, subject, fields, clean)
 
         self._judge_urgency(demand, body, fields)
 
@@ -284,7 +288,7 @@ class DemandParser:
 
     # ---- category ---------------------------------------------------------------------------------------
 
-    def _classify(self, demand: Demand, subject: str, fields: dict[str, str]) -> None:
+    def _classify(self, demand: Demand, subject: str, fields: dict[str, str], whole_text: str) -> None:
         lex = self.lexicon.classify(subject)
         stated = self.taxonomy.resolve_label(fields.get("category"))
         if stated:
@@ -295,7 +299,7 @@ class DemandParser:
             demand.confidence, demand.classifier = 1.0, "officer"
             demand.evidence = [fields["category"]]
             return
-        model_label, model_conf = self._model_predict(subject)
+        model_label, model_conf = self._model_predict(whole_text)
         if model_label is not None and self._trust_model(model_label, model_conf, lex):
             resolved = self.taxonomy.resolve_label(model_label)
             category, subcategory = resolved if resolved else (model_label, None)
@@ -317,20 +321,19 @@ class DemandParser:
         demand.confidence, demand.classifier = 0.0, "fallback"
 
     def _trust_model(self, label: str, confidence: float, lex: LexiconResult) -> bool:
-        """Model or lexicon? The model, unless it is unsure and the lexicon has better evidence.
+        """Model or lexicon? The model, when it is at least as sure as the lexicon (and over a floor).
 
         A county's history rarely covers every category (the model cannot say 纪检监察 if no past order
-        had it), so a confident lexicon verdict for a category the model never learned also wins.
+        had it), so a lexicon verdict for a category the model never learned wins outright.
         """
         if lex.category is None:
             return True
         resolved = self.taxonomy.resolve_label(label)
         if (resolved[0] if resolved else label) == lex.category:
             return True
-        unseen = lex.category not in self._model_categories
-        if unseen and lex.confidence >= UNSEEN_CATEGORY_CONFIDENCE and confidence < 0.9:
+        if lex.category not in self._model_categories and lex.confidence >= UNSEEN_CATEGORY_CONFIDENCE:
             return False
-        return confidence >= self.model_threshold or confidence >= lex.confidence
+        return confidence >= max(self.model_threshold, lex.confidence)
 
     def _model_predict(self, text: str) -> tuple[str | None, float]:
         if self.model is None:

@@ -3,8 +3,8 @@
 Rules are regular expressions rather than single words because urgency lives in combinations: a
 manhole cover is a routine matter until it is *missing*; a wire is urgent when it is *down*. A trigger
 preceded by a negation (没有煤气味) or set in the past (去年着火) does not count, and a message that
-says the danger is over (火已经扑灭了) is not urgent on that trigger. Counties can add words in the
-taxonomy file (`urgent_words`).
+says the danger is over (火已经扑灭了) is not urgent on that trigger. A long letter needs a word saying
+it is happening now. Counties can add words in the taxonomy file (`urgent_words`).
 """
 
 from __future__ import annotations
@@ -92,6 +92,10 @@ _OVER = re.compile(
     r"(?:扑灭|灭了|熄灭|处理|解决|修好|修复|救出|送医|找到|抢修好|排除)"
 )
 _LOOKBEHIND = 6
+# Emergencies are reported in a few lines. A long letter that mentions a fire or a beating is nearly
+# always a complaint about something that happened; it is urgent only if it also says it is happening now.
+LONG_MESSAGE = 200
+_IMMEDIATE = re.compile(r"正在|刚刚|刚才|赶快|赶紧|快来|救命|请速|速来|此刻|就在现在|现在还在")
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,8 @@ class UrgencyDetector:
                 if label not in kinds:
                     kinds.append(label)
         if not words:
+            return Urgency("normal", None)
+        if len(text) > LONG_MESSAGE and not _IMMEDIATE.search(text):
             return Urgency("normal", None)
         return Urgency("urgent", "、".join(words[:5]), tuple(kinds))
 

@@ -14,6 +14,7 @@ from bot.clients import PermanentSendError, RetryableSendError, get_client
 from config.queues import QueueNames
 from jobs import enqueue, redis_connection
 from jobs.robots import ROBOT_CHANNEL, flush_robot, request_flush
+from metrics import count_send_error
 from models import Outbox, OutboxStatus, add_event, db, utcnow
 from models.ticket import Ticket
 
@@ -68,10 +69,12 @@ def _deliver_claimed(outbox_id: int) -> str:
     try:
         get_client(message.channel).send(message.recipient, message.payload, dedup_key=message.dedup_key)
     except RetryableSendError as exc:
+        count_send_error(message.channel, exc)
         message.last_error = str(exc)[:2000]
         db.session.commit()
         raise
     except PermanentSendError as exc:
+        count_send_error(message.channel, exc)
         _mark_failed(message, str(exc))
         db.session.commit()
         return message.status
@@ -141,6 +144,7 @@ def _deliver_many_claimed(outbox_ids: list[int], concurrency: int) -> int:
             outcomes[row.id] = exc
 
     jobs = [(r.id, r.channel, r.recipient, r.payload, r.dedup_key) for r in rows if r.id not in outcomes]
+    channels = {row.id: row.channel for row in rows}
     # Attempts are durable before anything goes out, and each outcome as soon as it is known: a worker
     # killed mid-batch re-sends (after recovery) only the few messages in flight, never the whole batch.
     db.session.commit()
@@ -157,6 +161,8 @@ def _deliver_many_claimed(outbox_ids: list[int], concurrency: int) -> int:
 
     def record(outbox_id: int, error: Exception | None) -> None:
         nonlocal sent
+        if error is not None:
+            count_send_error(channels.get(outbox_id, "?"), error)
         if error is None:
             db.session.execute(
                 update(Outbox)

@@ -6,6 +6,7 @@ import csv
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from demand import DemandParser, Gazetteer
@@ -151,3 +152,38 @@ def test_retrained_model_is_picked_up(tmp_path: Path) -> None:
     save_model(model, tmp_path)
     assert parser.reload_model()
     assert parser.model.labels == sorted(_VOCAB)
+
+
+def test_fast_ngram_features_match_scikit_learn() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from demand.features import CharNgramTfidf
+
+    texts, _ = _synthetic(5)
+    ours = CharNgramTfidf(min_df=1, top_k=None).fit_transform(texts)
+    theirs = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=1).fit_transform(texts)
+    assert ours.shape == theirs.shape
+    assert np.abs(np.sort(ours.data) - np.sort(theirs.data)).max() < 1e-6
+
+
+def test_longer_ngrams_are_hashed_apart_from_short_ones() -> None:
+    from demand.features import ngram_ids
+
+    ids, docs = ngram_ids(["停水了吗", "停水"], 1, 5)
+    assert len(ids) == len(docs) == (4 + 3 + 2 + 1) + (2 + 1)
+    assert len(set(ids[docs == 0].tolist())) == 10  # every n-gram of the first text is distinct
+    assert set(ids[docs == 1].tolist()) <= set(ids[docs == 0].tolist())
+
+
+def test_corpus_fit_equals_pipeline_fit() -> None:
+    from demand.classifier import Corpus, _decision_matrix, build_pipeline
+
+    texts, labels = _synthetic(20)
+    y = np.array(labels)
+    rows, other = np.arange(0, len(texts), 2), np.arange(1, len(texts), 2)
+    config = ModelConfig(top_k=200)
+    pipeline, decide = Corpus(texts, config).fit(rows, y[rows])
+    reference = build_pipeline(config, len(rows)).fit([texts[i] for i in rows], y[rows])
+    held_out = [texts[i] for i in other]
+    assert np.allclose(decide(other), _decision_matrix(reference, held_out))
+    assert np.allclose(_decision_matrix(pipeline, held_out), _decision_matrix(reference, held_out))

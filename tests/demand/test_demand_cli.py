@@ -41,7 +41,7 @@ def test_parse_without_a_region_still_answers(app, cli) -> None:
 
 def test_parse_jsonl_one_object_per_line(region, cli, tmp_path: Path) -> None:
     lines = tmp_path / "in.txt"
-    lines.write_text("东大社区3网格路灯坏了\n\n{\"text\": \"我老公打我，在幸福里小区\"}\n", encoding="utf-8")
+    lines.write_text('东大社区3网格路灯坏了\n\n{"text": "我老公打我，在幸福里小区"}\n', encoding="utf-8")
     result = cli.invoke(args=["parse", "--jsonl", str(lines)])
     assert result.exit_code == 0, result.output
     out = [json.loads(line) for line in result.output.splitlines()]

@@ -139,3 +139,14 @@ def test_names_are_normalised_like_messages() -> None:
     gaz = Gazetteer.from_region_tree(tree)
     assert normalize("三号院") == "3号院"
     assert gaz.resolve("3号院门口").node.code == "11"
+
+
+def test_a_junction_of_two_grids_resolves_to_the_node_both_lie_in(gazetteer: Gazetteer) -> None:
+    match, _ = gazetteer.locate(normalize("建设路和幸福路路口的红绿灯坏了"))
+    assert match.node.code == "990101" and match.grid is None
+
+
+def test_a_name_split_by_de_is_joined(gazetteer: Gazetteer) -> None:
+    match, text = gazetteer.locate(normalize("东大的菜市场门口很脏"))
+    assert match.node.code == GRID_1 and match.grid == GRID_1
+    assert text[match.start : match.end] == "东大菜市场"

@@ -162,3 +162,13 @@ def test_county_taxonomy_is_used(tmp_path: Path) -> None:
     result = LexiconClassifier(taxonomy).classify("又停水了")
     assert (result.category, result.subcategory) == ("水务", "供水")
     assert taxonomy.fallback == ("其他事项", None)
+
+
+def test_a_long_letter_is_urgent_only_when_it_says_now() -> None:
+    letter = (
+        "尊敬的领导：我想反映一个情况。"
+        + "去年小区里发生过火灾，当时有人被烧伤，"
+        + "物业一直没有整改，消防设施也不完善。" * 12
+    )
+    assert not detect_urgency(normalize(letter)).urgent
+    assert detect_urgency(normalize(letter + "现在楼下又着火了，快来人！")).urgent

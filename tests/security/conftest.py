@@ -7,3 +7,7 @@ from tests import figures
 
 def pytest_sessionfinish(session, exitstatus):
     figures.write()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes tens of seconds (still part of make test)")

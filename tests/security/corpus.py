@@ -27,7 +27,7 @@ XML, JSON = "text/xml", "application/json"
 BILLION_LAUGHS = (
     '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
     + "".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i else "&lol;" * 10}">' for i in range(1, 10))
-    + ']><xml><ToUserName>gh</ToUserName><FromUserName>oEvil</FromUserName><CreateTime>1</CreateTime>'
+    + "]><xml><ToUserName>gh</ToUserName><FromUserName>oEvil</FromUserName><CreateTime>1</CreateTime>"
     "<MsgType>text</MsgType><Content>&lol9;</Content><MsgId>1</MsgId></xml>"
 )
 EXTERNAL_ENTITY = (
@@ -118,8 +118,11 @@ def work_query(encrypt: str, bot: bool = False, ts: str | None = None, msg_sig: 
     nonce = "31337"
     token = wc.BOT_TOKEN if bot else wc.TOKEN
     return urlencode(
-        {"msg_signature": msg_sig if msg_sig is not None else signature(token, ts, nonce, encrypt), "timestamp": ts,
-         "nonce": nonce}
+        {
+            "msg_signature": msg_sig if msg_sig is not None else signature(token, ts, nonce, encrypt),
+            "timestamp": ts,
+            "nonce": nonce,
+        }
     )
 
 
@@ -175,7 +178,14 @@ def refused_cases() -> list[Case]:
     cases += [
         Case(APP, "forged signature", "zeros", work_query(app_enc, msg_sig="0" * 40), app_envelope(app_enc)),
         Case(APP, "forged signature", "missing", "timestamp=" + _now() + "&nonce=1", app_envelope(app_enc)),
-        Case(BOT, "forged signature", "zeros", work_query(bot_enc, bot=True, msg_sig="0" * 40), bot_envelope(bot_enc), JSON),
+        Case(
+            BOT,
+            "forged signature",
+            "zeros",
+            work_query(bot_enc, bot=True, msg_sig="0" * 40),
+            bot_envelope(bot_enc),
+            JSON,
+        ),
         Case(BOT, "forged signature", "app-token-for-bot", work_query(bot_enc), bot_envelope(bot_enc), JSON),
     ]
 
@@ -190,11 +200,21 @@ def refused_cases() -> list[Case]:
     # Ciphertext for another AppId / CorpId / bot (signed with our token)
     cases += [
         Case(MP, "wrong AppId/CorpId", "other-appid", *mp_safe(mp_encrypt_value(good_xml, appid="wxEVIL00000000000"))),
-        Case(APP, "wrong AppId/CorpId", "other-corp", work_query(e := work_encrypt_value(app_xml, "wwEVIL")),
-             app_envelope(e)),
-        Case(BOT, "wrong AppId/CorpId", "corp-id-instead-of-empty",
-             work_query(e2 := work_encrypt_value(bot_json, receive_id=wc.CORP_ID, bot=True), bot=True),
-             bot_envelope(e2), JSON),
+        Case(
+            APP,
+            "wrong AppId/CorpId",
+            "other-corp",
+            work_query(e := work_encrypt_value(app_xml, "wwEVIL")),
+            app_envelope(e),
+        ),
+        Case(
+            BOT,
+            "wrong AppId/CorpId",
+            "corp-id-instead-of-empty",
+            work_query(e2 := work_encrypt_value(bot_json, receive_id=wc.CORP_ID, bot=True), bot=True),
+            bot_envelope(e2),
+            JSON,
+        ),
     ]
 
     # Truncated, padded and corrupted ciphertexts, signed again
@@ -203,7 +223,9 @@ def refused_cases() -> list[Case]:
     for label, enc in ciphertext_variants(app_enc).items():
         cases.append(Case(APP, "truncated/padded ciphertext", label, work_query(enc), app_envelope(enc)))
     for label, enc in ciphertext_variants(bot_enc).items():
-        cases.append(Case(BOT, "truncated/padded ciphertext", label, work_query(enc, bot=True), bot_envelope(enc), JSON))
+        cases.append(
+            Case(BOT, "truncated/padded ciphertext", label, work_query(enc, bot=True), bot_envelope(enc), JSON)
+        )
 
     # DTDs and entities: in the body, and inside a correctly encrypted and signed payload
     for label, xml in (
@@ -213,14 +235,26 @@ def refused_cases() -> list[Case]:
         ("lowercase-doctype", LOWERCASE_DOCTYPE),
     ):
         cases.append(Case(MP, "XML entities (billion laughs, XXE)", f"plain-{label}", *mp_plain(xml)))
-        cases.append(Case(MP, "XML entities (billion laughs, XXE)", f"encrypted-{label}", *mp_safe(mp_encrypt_value(xml))))
         cases.append(
-            Case(APP, "XML entities (billion laughs, XXE)", f"envelope-{label}", work_query(app_enc),
-                 xml.replace("<Content>", f"<Encrypt>{app_enc}</Encrypt><Content>").encode())
+            Case(MP, "XML entities (billion laughs, XXE)", f"encrypted-{label}", *mp_safe(mp_encrypt_value(xml)))
         )
         cases.append(
-            Case(APP, "XML entities (billion laughs, XXE)", f"encrypted-{label}",
-                 work_query(e3 := work_encrypt_value(xml)), app_envelope(e3))
+            Case(
+                APP,
+                "XML entities (billion laughs, XXE)",
+                f"envelope-{label}",
+                work_query(app_enc),
+                xml.replace("<Content>", f"<Encrypt>{app_enc}</Encrypt><Content>").encode(),
+            )
+        )
+        cases.append(
+            Case(
+                APP,
+                "XML entities (billion laughs, XXE)",
+                f"encrypted-{label}",
+                work_query(e3 := work_encrypt_value(xml)),
+                app_envelope(e3),
+            )
         )
 
     # Deeply nested and very wide XML
@@ -228,15 +262,25 @@ def refused_cases() -> list[Case]:
         Case(MP, "deeply nested XML", "plain-50000-deep", *mp_plain(DEEP)),
         Case(MP, "deeply nested XML", "encrypted-50000-deep", *mp_safe(mp_encrypt_value(DEEP))),
         Case(MP, "deeply nested XML", "plain-20000-repeated-fields", *mp_plain(WIDE)),
-        Case(APP, "deeply nested XML", "encrypted-50000-deep", work_query(e4 := work_encrypt_value(DEEP)),
-             app_envelope(e4)),
+        Case(
+            APP,
+            "deeply nested XML",
+            "encrypted-50000-deep",
+            work_query(e4 := work_encrypt_value(DEEP)),
+            app_envelope(e4),
+        ),
     ]
 
     # Not UTF-8
     gbk = good_xml.encode("gbk")
     utf16 = good_xml.encode("utf-16")
     noise = bytes(range(256)) * 4
-    for label, body in (("gbk", gbk), ("utf-16-bom", utf16), ("binary-noise", noise), ("latin1", "<xml>é\xff</xml>".encode("latin-1"))):
+    for label, body in (
+        ("gbk", gbk),
+        ("utf-16-bom", utf16),
+        ("binary-noise", noise),
+        ("latin1", "<xml>é\xff</xml>".encode("latin-1")),
+    ):
         cases.append(Case(MP, "non-UTF-8 body", label, mp_plain(b"")[0], body))
         cases.append(Case(APP, "non-UTF-8 body", label, work_query(app_enc), body))
         cases.append(Case(BOT, "non-UTF-8 body", label, work_query(bot_enc, bot=True), body, JSON))
@@ -254,15 +298,40 @@ def refused_cases() -> list[Case]:
     json_push = json.dumps({"ToUserName": ACCOUNT, "FromUserName": "oJson", "MsgType": "text", "Content": "路灯坏了"})
     cases += [
         Case(MP, "JSON where XML is due, and the reverse", "json-body", *mp_plain(json_push), JSON),
-        Case(MP, "JSON where XML is due, and the reverse", "json-encrypt-envelope", mp_safe(mp_encrypt_value(good_xml))[0],
-             json.dumps({"Encrypt": mp_encrypt_value(good_xml)}).encode(), JSON),
-        Case(APP, "JSON where XML is due, and the reverse", "json-envelope", work_query(app_enc),
-             json.dumps({"encrypt": app_enc}).encode(), JSON),
-        Case(BOT, "JSON where XML is due, and the reverse", "xml-envelope", work_query(bot_enc, bot=True),
-             app_envelope(bot_enc)),
-        Case(BOT, "JSON where XML is due, and the reverse", "encrypted-xml-payload",
-             work_query(e5 := work_encrypt_value(app_xml, receive_id="", bot=True), bot=True), bot_envelope(e5), JSON),
-        Case(BOT, "JSON where XML is due, and the reverse", "json-array", work_query(bot_enc, bot=True), b"[1,2,3]", JSON),
+        Case(
+            MP,
+            "JSON where XML is due, and the reverse",
+            "json-encrypt-envelope",
+            mp_safe(mp_encrypt_value(good_xml))[0],
+            json.dumps({"Encrypt": mp_encrypt_value(good_xml)}).encode(),
+            JSON,
+        ),
+        Case(
+            APP,
+            "JSON where XML is due, and the reverse",
+            "json-envelope",
+            work_query(app_enc),
+            json.dumps({"encrypt": app_enc}).encode(),
+            JSON,
+        ),
+        Case(
+            BOT,
+            "JSON where XML is due, and the reverse",
+            "xml-envelope",
+            work_query(bot_enc, bot=True),
+            app_envelope(bot_enc),
+        ),
+        Case(
+            BOT,
+            "JSON where XML is due, and the reverse",
+            "encrypted-xml-payload",
+            work_query(e5 := work_encrypt_value(app_xml, receive_id="", bot=True), bot=True),
+            bot_envelope(e5),
+            JSON,
+        ),
+        Case(
+            BOT, "JSON where XML is due, and the reverse", "json-array", work_query(bot_enc, bot=True), b"[1,2,3]", JSON
+        ),
         Case(MP, "JSON where XML is due, and the reverse", "empty-body", *mp_plain(b"")),
     ]
     return cases
@@ -277,7 +346,9 @@ def injection_pushes() -> list[tuple[str, str, str, bytes, str, str]]:
         app_enc = work_encrypt_value(wc.app_text_xml(f"inject{index}", text, msg_id=67_100_000 + index))
         pushes.append((APP, f"work-{index}", work_query(app_enc), app_envelope(app_enc), XML, text))
         bot_enc = work_encrypt_value(
-            json.dumps(wc.bot_message(f"inject{index}", text, f"inj{index}"), ensure_ascii=False), receive_id="", bot=True
+            json.dumps(wc.bot_message(f"inject{index}", text, f"inj{index}"), ensure_ascii=False),
+            receive_id="",
+            bot=True,
         )
         pushes.append((BOT, f"bot-{index}", work_query(bot_enc, bot=True), bot_envelope(bot_enc), JSON, text))
     # A hostile openid too: stored as given, used only as a bound parameter.

@@ -30,11 +30,26 @@ from tests.wecom_push import wecom_settings
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 
-_FIELDS = ["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "Event", "EventKey",
-           "Encrypt", "Location_X", "Recognition", "PicUrl", "AgentID"]
+_FIELDS = [
+    "ToUserName",
+    "FromUserName",
+    "CreateTime",
+    "MsgType",
+    "Content",
+    "MsgId",
+    "Event",
+    "EventKey",
+    "Encrypt",
+    "Location_X",
+    "Recognition",
+    "PicUrl",
+    "AgentID",
+]
 _xml_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
 _element = st.builds(
-    lambda name, value, cdata: f"<{name}><![CDATA[{value.replace(']]>', '')}]]></{name}>" if cdata else f"<{name}>{value}</{name}>",
+    lambda name, value, cdata: f"<{name}><![CDATA[{value.replace(']]>', '')}]]></{name}>"
+    if cdata
+    else f"<{name}>{value}</{name}>",
     st.sampled_from(_FIELDS) | st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,12}", fullmatch=True),
     _xml_text,
     st.booleans(),
@@ -72,8 +87,10 @@ def test_fuzz_the_webhooks_never_answer_5xx(endpoints):
         elif endpoint == APP:
             query, data, kind = work_query(encrypt), body if body[:1] == b"<" else app_envelope(encrypt), "text/xml"
         else:
-            query, data, kind = work_query(encrypt, bot=True), body if body[:1] == b"{" else bot_envelope(encrypt), (
-                "application/json"
+            query, data, kind = (
+                work_query(encrypt, bot=True),
+                body if body[:1] == b"{" else bot_envelope(encrypt),
+                ("application/json"),
             )
         response = client.post(f"{endpoint}?{query}", data=data, content_type=kind)
         if response.status_code >= 500:
@@ -96,8 +113,27 @@ def test_fuzz_the_webhooks_never_answer_5xx(endpoints):
         )
 
 
-_PIECES = st.sampled_from(["阳光花园", "5号楼", "二单元", "502", "【事项】", "【地点】", "【电话】", "13800138000",
-                           "路灯坏了", "紧急", "煤气味", "'; DROP TABLE", "<script>", "\u202e", "\x00", "\n", "１２３"])
+_PIECES = st.sampled_from(
+    [
+        "阳光花园",
+        "5号楼",
+        "二单元",
+        "502",
+        "【事项】",
+        "【地点】",
+        "【电话】",
+        "13800138000",
+        "路灯坏了",
+        "紧急",
+        "煤气味",
+        "'; DROP TABLE",
+        "<script>",
+        "\u202e",
+        "\x00",
+        "\n",
+        "１２３",
+    ]
+)
 _texts = st.lists(_PIECES | st.text(max_size=20), max_size=15).map("".join) | st.text(max_size=300)
 
 
@@ -136,8 +172,15 @@ def test_atheris_fuzz_of_the_official_account_webhook(tmp_path):
         pytest.skip("atheris is not installed (pip install atheris==3.0.0; it ships cp311 manylinux wheels)")
     runs = int(os.environ.get("ATHERIS_RUNS", "3000"))
     result = subprocess.run(
-        [sys.executable, "-m", "tests.security.atheris_webhook", f"-runs={runs}", "-max_total_time=40",
-         f"-artifact_prefix={tmp_path}/", "-rss_limit_mb=4096"],
+        [
+            sys.executable,
+            "-m",
+            "tests.security.atheris_webhook",
+            f"-runs={runs}",
+            "-max_total_time=40",
+            f"-artifact_prefix={tmp_path}/",
+            "-rss_limit_mb=4096",
+        ],
         cwd=PROJECT,
         capture_output=True,
         text=True,
