@@ -24,7 +24,9 @@ def act_on_ticket(ticket_id: int):
     params = {k: v for k, v in body.items() if k not in ("action", "note")}
     note = body.get("note") if isinstance(body.get("note"), str) else None
     try:
-        outbox = apply_action(ticket, body["action"], f"staff:{g.user.username}", utcnow(), note=note, user=g.user, **params)
+        outbox = apply_action(
+            ticket, body["action"], f"staff:{g.user.username}", utcnow(), note=note, user=g.user, **params
+        )
     except ActionRefused as refused:
         db.session.rollback()
         error = {400: "bad_request", 403: "forbidden", 409: "conflict"}[refused.status]

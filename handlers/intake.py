@@ -140,15 +140,7 @@ def _open_ticket(intake: Intake, demand) -> Ticket:
     duplicate = find_duplicate(demand, demand.location.grid or resident.grid_code, intake.now)
     if duplicate is not None:
         return _join_duplicate(intake, duplicate, demand)
-    ticket = create_ticket(
-        demand=demand,
-        channel="mp",
-        now=intake.now,
-        reporter_channel="mp",
-        reporter_id=resident.openid,
-        reporter_grid=resident.grid_code,
-        actor=f"resident:{resident.openid}",
-    )
+    ticket = _resident_ticket(intake, demand)
     intake.inbound.ticket_id = ticket.id
     if ticket.grid_code:
         resident.grid_code = ticket.grid_code
@@ -268,10 +260,9 @@ def handle_media(intake: Intake) -> None:
     ).created_at = intake.now
 
 
-def _open_waiting_ticket(intake: Intake, demand, what: str) -> Ticket:
-    """A picture alone is evidence of something: keep it on a ticket that waits for the words."""
+def _resident_ticket(intake: Intake, demand) -> Ticket:
     resident = intake.resident
-    ticket = create_ticket(
+    return create_ticket(
         demand=demand,
         channel="mp",
         now=intake.now,
@@ -280,6 +271,11 @@ def _open_waiting_ticket(intake: Intake, demand, what: str) -> Ticket:
         reporter_grid=resident.grid_code,
         actor=f"resident:{resident.openid}",
     )
+
+
+def _open_waiting_ticket(intake: Intake, demand, what: str) -> Ticket:
+    """A picture alone is evidence of something: keep it on a ticket that waits for the words."""
+    ticket = _resident_ticket(intake, demand)
     ticket.status = TicketStatus.WAITING
     ticket.description = f"[{what}]"
     _ask(intake, ticket, "matter")

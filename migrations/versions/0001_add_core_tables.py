@@ -6,11 +6,10 @@ Create Date: 2026-11-24
 
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import models.base
-
 
 # revision identifiers, used by Alembic.
 revision = "0001"

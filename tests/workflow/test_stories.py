@@ -4,7 +4,7 @@ duplicates, the resident's pause, the API's refusals and the statistics."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -25,8 +25,9 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=CST)  # a Monday
 def new_ticket(app, text: str, now: datetime = T0, openid: str = "oStory") -> int:
     with app.app_context():
         demand = get_parser(app.instance_path).parse(text)
-        ticket = create_ticket(demand=demand, channel="mp", now=now, reporter_channel="mp", reporter_id=openid,
-                               actor=f"resident:{openid}")
+        ticket = create_ticket(
+            demand=demand, channel="mp", now=now, reporter_channel="mp", reporter_id=openid, actor=f"resident:{openid}"
+        )
         db.session.commit()
         return ticket.id
 
@@ -67,7 +68,11 @@ def test_a_ticket_left_alone_climbs_to_the_county_with_reminders_first(region):
         moment += timedelta(hours=8)  # still unsigned after the reminder: 督办 one tier up
         assert sweep(region, moment) == {"escalated_unsigned": 1}
         ticket = load(region, ticket_id)
-        assert (ticket.owner_code, ticket.escalation_level, ticket.status) == (expected_owner, level, TicketStatus.ASSIGNED)
+        assert (ticket.owner_code, ticket.escalation_level, ticket.status) == (
+            expected_owner,
+            level,
+            TicketStatus.ASSIGNED,
+        )
     kinds = [e.kind for e in load(region, ticket_id).events]
     assert kinds == ["created", "assigned"] + ["reminded", "escalate"] * 3
     # at the county there is no tier left: the lapse is recorded once
@@ -92,10 +97,18 @@ def test_an_unresolved_ticket_past_its_deadline_is_escalated_with_fresh_clocks(r
 
 def test_summon_two_co_handlers_each_with_its_own_sign_clock(region):
     ticket_id = new_ticket(region, "西环路农贸市场门口占道经营，垃圾也没人清理")
-    act(region, ticket_id, "summon", T0, handlers=[{"node": "990102", "role": "lead"}, {"node": "990102001", "role": "co"}])
+    act(
+        region,
+        ticket_id,
+        "summon",
+        T0,
+        handlers=[{"node": "990102", "role": "lead"}, {"node": "990102001", "role": "co"}],
+    )
     ticket = load(region, ticket_id)
-    assert [(h.node_code, h.role, h.status) for h in ticket.handlers] == [("990102", "lead", "pending"),
-                                                                          ("990102001", "co", "pending")]
+    assert [(h.node_code, h.role, h.status) for h in ticket.handlers] == [
+        ("990102", "lead", "pending"),
+        ("990102001", "co", "pending"),
+    ]
     act(region, ticket_id, "sign", T0 + timedelta(hours=2), node="990102")
     assert sweep(region, T0 + timedelta(hours=25)).get("handlers_reminded") == 1  # only the one that did not sign
     ticket = load(region, ticket_id)
@@ -123,7 +136,7 @@ def test_unsatisfied_resident_reopens_to_the_same_owner_with_a_shorter_deadline(
     push(client, text_xml("oRate", "锦绣家园电梯经常停运，老人上下楼困难", 99001))
     run_jobs()
     [ticket] = tickets(region)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     act(region, ticket.id, "sign", now)
     act(region, ticket.id, "resolve", now, note="已联系物业更换电梯主板")
     run_jobs()
@@ -148,15 +161,20 @@ def test_no_rating_within_three_days_closes_without_counting_as_satisfied(region
 
 
 def test_five_duplicates_become_one_ticket_and_every_reporter_hears_every_update(region, client, fake_api, run_jobs):
-    texts = ["幸福里小区3号楼门口路灯不亮", "幸福里小区3号楼门口的路灯坏了不亮", "幸福里小区3号楼路灯不亮了，晚上很黑",
-             "幸福里小区3号楼门口路灯一直不亮", "幸福里小区3号楼门口路灯不亮好几天"]
+    texts = [
+        "幸福里小区3号楼门口路灯不亮",
+        "幸福里小区3号楼门口的路灯坏了不亮",
+        "幸福里小区3号楼路灯不亮了，晚上很黑",
+        "幸福里小区3号楼门口路灯一直不亮",
+        "幸福里小区3号楼门口路灯不亮好几天",
+    ]
     for index, text in enumerate(texts):
         push(client, text_xml(f"oDup{index}", text, 98000 + index))
         run_jobs()
     [ticket] = tickets(region)
     assert len({r.external_id for r in ticket.reporters}) == 5
     assert all(len(acks(fake_api, f"oDup{i}")) == 1 for i in range(5))
-    act(region, ticket.id, "sign", datetime.now(timezone.utc))
+    act(region, ticket.id, "sign", datetime.now(UTC))
     run_jobs()
     assert all(len(acks(fake_api, f"oDup{i}")) == 2 and "签收" in acks(fake_api, f"oDup{i}")[-1] for i in range(5))
 
@@ -165,7 +183,7 @@ def test_request_info_pauses_the_clock_until_the_resident_answers(region, client
     push(client, text_xml("oInfo", "书香苑小区有人违规搭建", 97001))
     run_jobs()
     [ticket] = tickets(region)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     act(region, ticket.id, "sign", now)
     due_before = load(region, ticket.id).due_at
     act(region, ticket.id, "request_info", now, note="请提供具体楼栋和照片")
