@@ -6,7 +6,7 @@ import enum
 import time
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -85,17 +85,23 @@ def _insert_with_short_waits(statement) -> int:
     deadline = time.monotonic() + SQLITE_LOCK_PATIENCE
     attempt = 0
     while True:
+        raw = db.session.connection().connection.dbapi_connection
+        raw.execute("PRAGMA busy_timeout=1")
         try:
-            db.session.execute(text("PRAGMA busy_timeout=1"))
-            try:
-                row_id = db.session.execute(statement).scalar_one()
-                db.session.commit()
-            finally:
-                db.session.execute(text("PRAGMA busy_timeout=30000"))
-            return row_id
+            # The write lock is taken by the INSERT (WAL mode), so only this statement waits briefly.
+            row_id = db.session.execute(statement).scalar_one()
         except OperationalError as exc:
+            locked = "locked" in str(exc)
+            raw.execute("PRAGMA busy_timeout=30000")
             db.session.rollback()
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            if not locked or time.monotonic() > deadline:
                 raise
             attempt += 1
             time.sleep(min(0.004, 0.0005 * attempt))
+            continue
+        finally:
+            # Restored before the connection can go back to the pool, on the raw connection so that it
+            # works in any transaction state.
+            raw.execute("PRAGMA busy_timeout=30000")
+        db.session.commit()
+        return row_id
