@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import enum
-import time
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import UTCDateTime, db, utcnow
@@ -61,7 +60,8 @@ def store_inbound(
         .returning(InboundMessage.id)
     )
     try:
-        row_id = _insert_with_short_waits(statement)
+        row_id = db.session.execute(statement).scalar_one()
+        db.session.commit()
     except IntegrityError:
         db.session.rollback()
         existing = db.session.execute(
@@ -69,39 +69,3 @@ def store_inbound(
         ).scalar_one()
         return existing, False
     return row_id, True
-
-
-# SQLite's own busy handler sleeps in growing steps (up to 100 ms) while a worker holds the write lock,
-# which is what a webhook's p99 would pay. The webhook insert instead asks SQLite not to wait and retries
-# itself every millisecond or so, for at most this long (PostgreSQL never takes this path).
-SQLITE_LOCK_PATIENCE = 3.0
-
-
-def _insert_with_short_waits(statement) -> int:
-    if db.session.get_bind().dialect.name != "sqlite":
-        row_id = db.session.execute(statement).scalar_one()
-        db.session.commit()
-        return row_id
-    deadline = time.monotonic() + SQLITE_LOCK_PATIENCE
-    attempt = 0
-    while True:
-        raw = db.session.connection().connection.dbapi_connection
-        raw.execute("PRAGMA busy_timeout=1")
-        try:
-            # The write lock is taken by the INSERT (WAL mode), so only this statement waits briefly.
-            row_id = db.session.execute(statement).scalar_one()
-        except OperationalError as exc:
-            locked = "locked" in str(exc)
-            raw.execute("PRAGMA busy_timeout=30000")
-            db.session.rollback()
-            if not locked or time.monotonic() > deadline:
-                raise
-            attempt += 1
-            time.sleep(min(0.004, 0.0005 * attempt))
-            continue
-        finally:
-            # Restored before the connection can go back to the pool, on the raw connection so that it
-            # works in any transaction state.
-            raw.execute("PRAGMA busy_timeout=30000")
-        db.session.commit()
-        return row_id
