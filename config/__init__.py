@@ -34,6 +34,8 @@ class Config:
     # Operations (docs/deployment.md). A drain job refreshes its flag every batch: a flag older than this
     # means the drain died with its worker, and the recovery sweep restarts it.
     INTAKE_FLAG_TTL = 120
+    # Arrivals per second at which the intake drain pauses so the webhook wins a burst; 0 turns it off.
+    INTAKE_BURST_RATE = 100
     # How long a reply being sent stays claimed by its sender (a dead sender's claim lapses after this).
     DELIVERY_CLAIM_TTL = 60
     # Inbound rate limits, per minute. Over a limit a signed push is still stored (a resident's message is
@@ -127,6 +129,7 @@ _ENV_KEYS = (
 )
 _INT_ENV_KEYS = (
     "INTAKE_FLAG_TTL",
+    "INTAKE_BURST_RATE",
     "DELIVERY_CLAIM_TTL",
     "RATE_LIMIT_OPENID",
     "RATE_LIMIT_IP",

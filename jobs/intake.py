@@ -35,8 +35,8 @@ BATCH = 200
 # A drain that died lets its slot go after this long; the recovery sweep then re-feeds its rows.
 FLAG_TTL = 120
 MAX_ATTEMPTS = 5
-# Arrivals per second are counted in Redis; at or above BURST_RATE the drain pauses BURST_PAUSE seconds
-# before each group of YIELD_EVERY messages.
+# Arrivals per second are counted in Redis; at or above INTAKE_BURST_RATE (default BURST_RATE) the drain
+# pauses BURST_PAUSE seconds before each group of YIELD_EVERY messages.
 ARRIVALS_KEY = "intake:arrivals:{second}"
 BURST_RATE = 100
 BURST_PAUSE = 0.5
@@ -98,8 +98,11 @@ def drain_inbound(slot: int = 0) -> int:
 def _yield_to_a_burst(redis) -> None:
     """While pushes arrive fast, pause between small groups: the webhook must win the CPU and the SQLite
     write lock during a burst (WeChat's 5-second window); the backlog can wait seconds."""
+    burst_rate = int(current_app.config.get("INTAKE_BURST_RATE", BURST_RATE))
+    if not burst_rate:
+        return
     arrivals = redis.get(ARRIVALS_KEY.format(second=int(time.time()) - 1))
-    if arrivals is not None and int(arrivals) >= BURST_RATE:
+    if arrivals is not None and int(arrivals) >= burst_rate:
         time.sleep(BURST_PAUSE)
 
 

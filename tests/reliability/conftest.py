@@ -38,7 +38,12 @@ def service(app, database_url, private_redis, fake_api):
     service_app = create_app(
         "test",
         overrides=settings_for_tests(
-            database_url, private_redis.url, fake_api.base_url, INTAKE_FLAG_TTL=FLAG_TTL, DELIVERY_CLAIM_TTL=CLAIM_TTL
+            database_url,
+            private_redis.url,
+            fake_api.base_url,
+            INTAKE_FLAG_TTL=FLAG_TTL,
+            DELIVERY_CLAIM_TTL=CLAIM_TTL,
+            INTAKE_BURST_RATE=0,  # crash timing needs the drain running during the burst, not yielding to it
         ),
     )
     yield service_app
@@ -56,6 +61,7 @@ def workers(tmp_path, database_url, private_redis, fake_api):
         fake_api.base_url,
         INTAKE_FLAG_TTL=str(FLAG_TTL),
         DELIVERY_CLAIM_TTL=str(CLAIM_TTL),
+        INTAKE_BURST_RATE="0",
     )
 
     def start() -> Worker:
