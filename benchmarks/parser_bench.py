@@ -137,8 +137,10 @@ def trainable(reference: Path) -> None:
     for state in range(1, 5):
         a_x, b_x, a_y, b_y = train_test_split(texts, labels, test_size=0.2, stratify=labels, random_state=state)
         others.append(evaluate(TextClassifier.fit(a_x, a_y, ModelConfig()), b_x, b_y)["macro_f1"])
-    print(f"  other 80/20 splits (random_state 1-4): macro-F1 {', '.join(f'{f:.4f}' for f in others)}; "
-          f"mean of all five {(scores['macro_f1'] + sum(others)) / 5:.4f}")
+    print(
+        f"  other 80/20 splits (random_state 1-4): macro-F1 {', '.join(f'{f:.4f}' for f in others)}; "
+        f"mean of all five {(scores['macro_f1'] + sum(others)) / 5:.4f}"
+    )
 
     rng = random.Random(RANDOM_STATE)
     order = list(range(len(texts)))
@@ -152,8 +154,10 @@ def trainable(reference: Path) -> None:
     print(f"  training on 10,000 messages (the sample repeated): fit {fit_seconds:.1f} s", end="")
     (_, report), cv_seconds = _timed(lambda: train(big_x, big_y, folds=5))
     print(f"; with 5-fold cross-validation and report (what train-classifier does) {cv_seconds:.1f} s")
-    print(f"    (cross-validated on the repeated sample: macro-F1 {report.macro_f1:.4f} — inflated by the repeats, "
-          "shown only to prove the run)")
+    print(
+        f"    (cross-validated on the repeated sample: macro-F1 {report.macro_f1:.4f} — inflated by the repeats, "
+        "shown only to prove the run)"
+    )
 
 
 def _timed(fn):  # noqa: ANN001, ANN202 - tiny local helper

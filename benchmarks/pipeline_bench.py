@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -27,9 +24,15 @@ import psutil
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from benchmarks.webhook_bench import build_pushes, fire, free_port, percentile, wait_healthy  # noqa: E402
+from benchmarks.webhook_bench import (  # noqa: E402
+    build_pushes,
+    fire,
+    percentile,
+    start_service,
+    stop_service,
+    wait_healthy,
+)
 from tests.fakes.wechat_api import FakeWeChatApi  # noqa: E402
-from tests.wechat_push import AES_KEY, APPID, TOKEN  # noqa: E402
 
 
 class RssSampler(threading.Thread):
@@ -71,24 +74,7 @@ def main() -> None:
     args = parser.parse_args()
 
     api = FakeWeChatApi().start()
-    port = free_port()
-    env = dict(
-        os.environ,
-        INSTANCE_PATH=tempfile.mkdtemp(prefix="pipeline-bench-"),
-        PORT=str(port),
-        WECHAT_TOKEN=TOKEN,
-        WECHAT_APPID=APPID,
-        WECHAT_SECRET="benchsecret",
-        WECHAT_AES_KEY=AES_KEY,
-        WECHAT_API_BASE=api.base_url,
-    )
-    service = subprocess.Popen(
-        [sys.executable, "-m", "scripts.launch"],
-        cwd=PROJECT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    service, port, env = start_service(api, "pipeline-bench-")
     sampler = RssSampler(service.pid)
     try:
         wait_healthy(port)
@@ -131,11 +117,7 @@ def main() -> None:
         for name, peak in sorted(sampler.peaks.items()):
             print(f"peak RSS {name}: {peak:.0f} MiB")
     finally:
-        service.send_signal(signal.SIGINT)
-        try:
-            service.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            service.kill()
+        stop_service(service)
         api.stop()
 
 

@@ -131,6 +131,38 @@ def wait_healthy(port: int, timeout: float = 120) -> dict:
     raise SystemExit("service did not become healthy")
 
 
+def start_service(api: FakeWeChatApi, prefix: str) -> tuple[subprocess.Popen, int, dict]:
+    """The service exactly as `make run` starts it, in a throwaway instance folder, pointed at `api`."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        INSTANCE_PATH=tempfile.mkdtemp(prefix=prefix),
+        PORT=str(port),
+        WECHAT_TOKEN=TOKEN,
+        WECHAT_APPID=APPID,
+        WECHAT_SECRET="benchsecret",
+        WECHAT_AES_KEY=AES_KEY,
+        WECHAT_API_BASE=api.base_url,
+    )
+    service = subprocess.Popen(
+        [sys.executable, "-m", "scripts.launch"],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return service, port, env
+
+
+def stop_service(service: subprocess.Popen) -> None:
+    """Ctrl-C, as a user would; the launcher stops its children."""
+    service.send_signal(signal.SIGINT)
+    try:
+        service.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        service.kill()
+
+
 def start_bare(env: dict, port: int) -> subprocess.Popen:
     """The bare app under the same gunicorn settings as the launcher uses for the service."""
     return subprocess.Popen(
@@ -168,25 +200,8 @@ def main() -> None:
     args = parser.parse_args()
 
     api = FakeWeChatApi().start()
-    instance = tempfile.mkdtemp(prefix="bench-instance-")
-    port, bare_port = free_port(), free_port()
-    env = dict(
-        os.environ,
-        INSTANCE_PATH=instance,
-        PORT=str(port),
-        WECHAT_TOKEN=TOKEN,
-        WECHAT_APPID=APPID,
-        WECHAT_SECRET="benchsecret",
-        WECHAT_AES_KEY=AES_KEY,
-        WECHAT_API_BASE=api.base_url,
-    )
-    service = subprocess.Popen(
-        [sys.executable, "-m", "scripts.launch"],
-        cwd=PROJECT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    service, port, env = start_service(api, "bench-instance-")
+    bare_port = free_port()
     bare = start_bare(env, bare_port)
     try:
         wait_healthy(port)
@@ -225,11 +240,7 @@ def main() -> None:
         )
     finally:
         bare.kill()
-        service.send_signal(signal.SIGINT)
-        try:
-            service.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            service.kill()
+        stop_service(service)
         api.stop()
 
 
