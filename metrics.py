@@ -45,7 +45,12 @@ def incr(name: str, *labels: object) -> None:
 
 def incr_in(pipe, name: str, *labels: object) -> None:
     """The same increment, queued on a pipeline the caller executes (one round trip for both)."""
-    pipe.hincrby(_PREFIX + name, "|".join(str(v) for v in labels), 1)
+    pipe.hincrby(*counter_field(name, *labels), 1)
+
+
+def counter_field(name: str, *labels: object) -> tuple[str, str]:
+    """(Redis hash, field) of a counter, for callers that count it inside a script of their own."""
+    return _PREFIX + name, "|".join(str(v) for v in labels)
 
 
 def count_send_error(channel: str, error: BaseException) -> None:

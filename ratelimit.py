@@ -62,21 +62,20 @@ def refused(channel: str, status: int) -> int:
     return status
 
 
-def defer_reason(channel: str, sender: str) -> str | None:
-    """Count a signed push; "openid" or "ip" when it is over a limit (store it, process it later)."""
+def inbound_limits(channel: str, sender: str, ip: str) -> list[tuple[str, str, int]]:
+    """(reason, counter key, limit) a signed push counts against, in the order they are checked; the
+    webhook counts them in the same round trip that queues the push (jobs.intake.admit_inbound)."""
     config = current_app.config
-    counts = _count(f"in:{channel}:{sender}", f"in-ip:{client_ip()}", metric=("inbound", channel))
-    if counts is None:
-        return None
-    reason = None
-    if counts[0] > config["RATE_LIMIT_OPENID"]:
-        reason = "openid"
-    elif counts[1] > config["RATE_LIMIT_IP"]:
-        reason = "ip"
-    if reason:
-        metrics.incr("rate_limited", reason)
-        log.warning("inbound from %s over the %s limit: stored, processing deferred", channel, reason)
-    return reason
+    window = int(clock() // WINDOW)
+    return [
+        ("openid", f"rl:in:{channel}:{sender}:{window}", config["RATE_LIMIT_OPENID"]),
+        ("ip", f"rl:in-ip:{ip}:{window}", config["RATE_LIMIT_IP"]),
+    ]
+
+
+def note_deferred(channel: str, reason: str) -> None:
+    metrics.incr("rate_limited", reason)
+    log.warning("inbound from %s over the %s limit: stored, processing deferred", channel, reason)
 
 
 def login_limited(username: str) -> bool:

@@ -26,16 +26,11 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from scripts.launch import free_port  # noqa: E402
 from tests.fakes.wechat_api import FakeWeChatApi  # noqa: E402
 from tests.wechat_push import AES_KEY, APPID, TOKEN  # noqa: E402
 
 RSS_LIMIT_MIB = 256
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_redis(workdir: str) -> tuple[str, subprocess.Popen | None]:

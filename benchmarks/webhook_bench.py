@@ -18,7 +18,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from scripts.launch import free_port, gunicorn_settings  # noqa: E402
 from tests.fakes.wechat_api import FakeWeChatApi  # noqa: E402
 from tests.wechat_push import AES_KEY, APPID, TOKEN, encrypted_push, text_xml  # noqa: E402
 
@@ -57,12 +57,6 @@ MATTERS = [
     "小区门口占道经营很拥堵",
     "自来水发黄没法用",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -170,12 +164,7 @@ def start_bare(env: dict, port: int) -> subprocess.Popen:
             str(Path(sys.executable).parent / "gunicorn"),
             "--bind",
             f"127.0.0.1:{port}",
-            "--workers",
-            env.get("WEB_CONCURRENCY", "2"),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            env.get("WEB_THREADS", "8"),
+            *gunicorn_settings(env),
             "benchmarks.bare_app:create_bare_app()",
         ],
         cwd=PROJECT,

@@ -9,17 +9,15 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app, request
-from redis.exceptions import RedisError
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
 import ratelimit
+from bot.inbound_batch import store_and_enqueue
 from bot.messages import from_wechat_message
 from bot.security import RejectedPush, check_timestamp, check_xml_shape, read_body
-from jobs.intake import enqueue_inbound
-from models import store_inbound
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +58,8 @@ def receive_push():
     push = from_wechat_message("mp", raw)
     if not push.sender:
         return "bad request", 400
-    # Over a rate limit the push is still stored (never lose a resident's message), only not queued now:
-    # the recovery sweep picks it up a minute later.
-    deferred = ratelimit.defer_reason(push.channel, push.sender)
-    payload = {**push.payload, "_deferred": deferred} if deferred else push.payload
-    row_id, is_new = store_inbound(push.channel, push.dedup_key, push.sender, push.msg_type, push.content, payload)
-    if is_new and not deferred:
-        try:
-            enqueue_inbound(row_id)
-        except RedisError as exc:
-            # Stored is what matters: the recovery sweep enqueues it once Redis is back.
-            log.warning("inbound %s stored, enqueue deferred: %s", row_id, exc)
+    # Stored before "success" (over a rate limit too: only its processing waits); see bot/inbound_batch.py.
+    store_and_enqueue(push)
     return "success", 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 

@@ -29,7 +29,6 @@ import time
 
 import xmltodict
 from flask import Blueprint, Response, current_app, request
-from redis.exceptions import RedisError
 from wechatpy.crypto import _get_signature
 from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
@@ -37,10 +36,9 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
 import ratelimit
+from bot.inbound_batch import store_and_enqueue
 from bot.messages import InboundPush, from_wechat_message
 from bot.security import RejectedPush, check_timestamp, check_xml_shape, read_body
-from jobs.intake import enqueue_inbound
-from models import store_inbound
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +117,8 @@ def _refused(rejected: RejectedPush, what: str):
 
 
 def _store(push: InboundPush) -> int:
-    # Over a rate limit the push is still stored, only not queued now (the recovery sweep takes it later).
-    deferred = ratelimit.defer_reason(push.channel, push.sender)
-    payload = {**push.payload, "_deferred": deferred} if deferred else push.payload
-    row_id, is_new = store_inbound(push.channel, push.dedup_key, push.sender, push.msg_type, push.content, payload)
-    if is_new and not deferred:
-        try:
-            enqueue_inbound(row_id)
-        except RedisError as exc:
-            # Stored is what matters: the recovery sweep enqueues it once Redis is back.
-            log.warning("inbound %s stored, enqueue deferred: %s", row_id, exc)
+    # Stored before the answer (over a rate limit too: only its processing waits); see bot/inbound_batch.py.
+    row_id, _ = store_and_enqueue(push)
     return row_id
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
@@ -35,26 +36,79 @@ BATCH = 200
 # A drain that died lets its slot go after this long; the recovery sweep then re-feeds its rows.
 FLAG_TTL = 120
 MAX_ATTEMPTS = 5
-# Arrivals per second are counted in Redis; at or above INTAKE_BURST_RATE (default BURST_RATE) the drain
-# pauses BURST_PAUSE seconds before each group of YIELD_EVERY messages.
+# Arrivals per second are counted in Redis; while they are at or above INTAKE_BURST_RATE (default
+# BURST_RATE) the drain waits before each group of YIELD_EVERY messages, checking every BURST_PAUSE seconds,
+# for at most BURST_MAX_WAIT (so a flood that never ends still sees its messages answered).
 ARRIVALS_KEY = "intake:arrivals:{second}"
 BURST_RATE = 100
-BURST_PAUSE = 0.5
+BURST_PAUSE = 0.25
+BURST_MAX_WAIT = 5.0
 YIELD_EVERY = 20
 
 
-def enqueue_inbound(inbound_id: int) -> None:
-    """Queue a stored push for processing: one pipelined round trip, plus a job when no drain is scheduled."""
+def enqueue_inbound(*inbound_ids: int) -> None:
+    """Queue stored pushes for processing (a recovery or a test; the webhooks use admit_inbound)."""
+    admit_inbound([Admission(inbound_id) for inbound_id in inbound_ids])
+
+
+@dataclass
+class Admission:
+    """A push the webhook has stored: its row (None for a platform retry, nothing to queue), the counter
+    (hash, field) it adds one to, and the rate limits it counts against as (reason, counter key, limit)."""
+
+    row_id: int | None
+    metric: tuple[str, str] | None = None
+    limits: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+# Counting pushes against their limits and queueing the new ones under them, atomically, in one round trip:
+# the webhook's only Redis call for a whole batch of pushes.
+_ADMIT = """
+local queued, over = {}, {}
+local i = 3
+while i <= #ARGV do
+  local row_id, metric_hash, metric_field, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  if metric_hash ~= '' then redis.call('HINCRBY', metric_hash, metric_field, 1) end
+  local exceeded = 0
+  for j = 0, n - 1 do
+    local key, limit = ARGV[i + 4 + 2 * j], tonumber(ARGV[i + 5 + 2 * j])
+    local count = redis.call('INCR', key)
+    redis.call('EXPIRE', key, ARGV[1])
+    if exceeded == 0 and count > limit then exceeded = j + 1 end
+  end
+  over[#over + 1] = exceeded
+  if exceeded == 0 and row_id ~= '' then queued[#queued + 1] = row_id end
+  i = i + 4 + 2 * n
+end
+local scheduled = 0
+if #queued > 0 then
+  redis.call('RPUSH', KEYS[1], unpack(queued))
+  if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[2]) then scheduled = 1 end
+  redis.call('INCRBY', KEYS[3], #queued)
+  redis.call('EXPIRE', KEYS[3], 10)
+end
+return {scheduled, over}
+"""
+COUNTER_TTL = 120
+
+
+def admit_inbound(admissions: list[Admission]) -> list[str | None]:
+    """Count each stored push against its limits and queue the new ones that are under them; per push, the
+    reason it is over a limit (then it waits for the recovery sweep) or None. Raises RedisError."""
+    if not admissions:
+        return []
+    args: list = [COUNTER_TTL, _flag_ttl()]
+    for admission in admissions:
+        hash_name, hash_field = admission.metric or ("", "")
+        args += [admission.row_id or "", hash_name, hash_field, len(admission.limits)]
+        for _, key, limit in admission.limits:
+            args += [key, limit]
     redis = redis_connection()
-    second = int(time.time())
-    pipe = redis.pipeline(transaction=False)
-    pipe.rpush(PENDING_KEY, inbound_id)
-    pipe.set(DRAIN_FLAG.format(slot=0), 1, nx=True, ex=_flag_ttl())
-    pipe.incr(ARRIVALS_KEY.format(second=second))
-    pipe.expire(ARRIVALS_KEY.format(second=second), 10)
-    _, scheduled, _, _ = pipe.execute()
+    keys = [PENDING_KEY, DRAIN_FLAG.format(slot=0), ARRIVALS_KEY.format(second=int(time.time()))]
+    scheduled, over = redis.register_script(_ADMIT)(keys=keys, args=args)
     if scheduled:
         _start_drain(0)
+    return [a.limits[index - 1][0] if index else None for a, index in zip(admissions, over, strict=True)]
 
 
 def _flag_ttl() -> int:
@@ -96,14 +150,19 @@ def drain_inbound(slot: int = 0) -> int:
 
 
 def _yield_to_a_burst(redis) -> None:
-    """While pushes arrive fast, pause between small groups: the webhook must win the CPU and the SQLite
-    write lock during a burst (WeChat's 5-second window); the backlog can wait seconds."""
+    """While pushes arrive fast, wait: the webhook must win the CPU and the SQLite write lock during a burst
+    (WeChat's 5-second window), and a worker descheduled while it holds the lock stalls every push behind it.
+    The backlog can wait seconds."""
     burst_rate = int(current_app.config.get("INTAKE_BURST_RATE", BURST_RATE))
-    if not burst_rate:
-        return
-    arrivals = redis.get(ARRIVALS_KEY.format(second=int(time.time()) - 1))
-    if arrivals is not None and int(arrivals) >= burst_rate:
+    waited = 0.0
+    while burst_rate and waited < BURST_MAX_WAIT:
+        second = int(time.time())
+        # The last full second, and this one so far: a burst is seen from its first half-second.
+        counts = redis.mget(ARRIVALS_KEY.format(second=second - 1), ARRIVALS_KEY.format(second=second))
+        if max(int(count or 0) for count in counts) < burst_rate:
+            return
         time.sleep(BURST_PAUSE)
+        waited += BURST_PAUSE
 
 
 def process_batch(inbound_ids: list[int]) -> int:

@@ -101,6 +101,15 @@ def prepare(env: dict) -> list[str]:
     return notes
 
 
+def gunicorn_settings(env: dict) -> list[str]:
+    """Web processes and threads: WEB_CONCURRENCY/WEB_THREADS when set. Without them, one process on SQLite
+    (one writer at a time: a second process would only queue for the write lock; check-config refuses it in
+    production), two on PostgreSQL; 16 threads, so a burst's pushes share one group commit (bot/inbound_batch)."""
+    on_sqlite = (env.get("DATABASE_URL") or "sqlite").startswith("sqlite")
+    processes = env.get("WEB_CONCURRENCY") or ("1" if on_sqlite else "2")
+    return ["--workers", processes, "--worker-class", "gthread", "--threads", env.get("WEB_THREADS") or "16"]
+
+
 def main() -> None:
     INSTANCE.mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen] = []
@@ -119,12 +128,7 @@ def main() -> None:
                     str(BIN / "gunicorn"),
                     "--bind",
                     f"0.0.0.0:{port}",
-                    "--workers",
-                    env.get("WEB_CONCURRENCY", "2"),
-                    "--worker-class",
-                    "gthread",
-                    "--threads",
-                    env.get("WEB_THREADS", "8"),
+                    *gunicorn_settings(env),
                     "--timeout",
                     "30",
                     "app:create_app()",
