@@ -32,6 +32,7 @@ from benchmarks.webhook_bench import (  # noqa: E402
     stop_service,
     wait_healthy,
 )
+from scripts.launch import worker_count  # noqa: E402
 from tests.fakes.wechat_api import FakeWeChatApi  # noqa: E402
 
 
@@ -81,7 +82,7 @@ def main() -> None:
         sampler.start()
         print(
             f"cores: {os.cpu_count()}  messages: {args.messages}  connections: {args.connections}  "
-            f"workers: {env.get('RQ_WORKERS', '1')}  database: {os.environ.get('DATABASE_URL', 'sqlite')}"
+            f"workers: {worker_count(env)}  database: {os.environ.get('DATABASE_URL', 'sqlite')}"
         )
         pushes = build_pushes(args.messages, args.openids, start_id=int(time.time()) * 1000)
         started = time.time()

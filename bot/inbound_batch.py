@@ -35,7 +35,7 @@ MAX_BATCH = 64
 # Under a burst (the last batch held more than one push) the writer waits this long for more before writing:
 # fewer, larger batches cost less CPU per push, which the webhook needs when it shares two cores with workers.
 # A lone push is written at once.
-LINGER = 0.005
+LINGER = 0.002
 WEB_CHECKPOINT_PAGES = 20000
 # Past this the request answers an error and the platform retries (a row that lands late is deduplicated).
 STORE_TIMEOUT = 4.0

@@ -188,8 +188,11 @@ def create_ticket(
 
 
 def owner_name(ticket: Ticket) -> str | None:
-    node = node_by_code(ticket.owner_code)
-    return node.name if node else None
+    if not ticket.owner_code:
+        return None
+    # Just the name, and no flush of the intake's pending rows for it (they go out at its commit, in one flush).
+    with db.session.no_autoflush:
+        return db.session.execute(db.select(RegionNode.name).filter_by(code=ticket.owner_code)).scalar_one_or_none()
 
 
 def grid_nodes() -> list[dict]:

@@ -101,13 +101,22 @@ def prepare(env: dict) -> list[str]:
     return notes
 
 
+def _on_sqlite(env: dict) -> bool:
+    return (env.get("DATABASE_URL") or "sqlite").startswith("sqlite")
+
+
 def gunicorn_settings(env: dict) -> list[str]:
     """Web processes and threads: WEB_CONCURRENCY/WEB_THREADS when set. Without them, one process on SQLite
     (one writer at a time: a second process would only queue for the write lock; check-config refuses it in
     production), two on PostgreSQL; 16 threads, so a burst's pushes share one group commit (bot/inbound_batch)."""
-    on_sqlite = (env.get("DATABASE_URL") or "sqlite").startswith("sqlite")
-    processes = env.get("WEB_CONCURRENCY") or ("1" if on_sqlite else "2")
+    processes = env.get("WEB_CONCURRENCY") or ("1" if _on_sqlite(env) else "2")
     return ["--workers", processes, "--worker-class", "gthread", "--threads", env.get("WEB_THREADS") or "16"]
+
+
+def worker_count(env: dict) -> int:
+    """RQ_WORKERS when set; else one on SQLite (its writes are serial anyway), two on PostgreSQL (row locks let
+    workers share a backlog, one per core here)."""
+    return int(env.get("RQ_WORKERS") or (1 if _on_sqlite(env) else 2))
 
 
 def main() -> None:
@@ -137,7 +146,7 @@ def main() -> None:
                 cwd=PROJECT,
             )
         )
-        for index in range(int(env.get("RQ_WORKERS", "1"))):
+        for index in range(worker_count(env)):
             children.append(
                 subprocess.Popen(
                     [str(BIN / "flask"), "--app", "app", "worker", "--name", f"worker-{os.getpid()}-{index}"],
