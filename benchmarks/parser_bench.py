@@ -6,7 +6,8 @@
    first-level accuracy, urgent recall/precision, grid accuracy on messages naming a known place.
 2. Speed of the built-in parser on one core (messages/s).
 3. Trainable classifier on the public message-board sample (../shared/reference/message-board-sample.csv,
-   read at run time, never copied into the repository): macro-F1 with a stratified 80/20 split.
+   read at run time, never copied into the repository): macro-F1 on the fixed stratified 80/20 split
+   (random_state 0), and the mean and minimum over five such splits (random_state 0-4).
 4. Training time on 10,000 messages (the sample repeated to 10,000), with and without cross-validation.
 """
 
@@ -36,6 +37,7 @@ HOLDOUT = PROJECT / "tests" / "demand" / "data" / "holdout_messages.csv"
 REGION = PROJECT / "config" / "demo_region.yaml"
 REFERENCE = PROJECT.parent / "shared" / "reference" / "message-board-sample.csv"
 RANDOM_STATE = 0
+SEEDS = 5  # stratified 80/20 splits, random_state RANDOM_STATE .. RANDOM_STATE + SEEDS - 1
 
 
 def _pin_one_core() -> None:
@@ -107,7 +109,7 @@ def speed(parser: DemandParser, texts: list[str], what: str, seconds: float = 3.
 
 
 def trainable(reference: Path) -> None:
-    """Macro-F1 on the reference sample with a stratified 80/20 split, and training time on 10,000."""
+    """Macro-F1 on the reference sample (fixed 80/20 split; mean and min over SEEDS splits), 10,000-message fit time."""
     from sklearn.model_selection import train_test_split
 
     if not reference.is_file():
@@ -127,19 +129,21 @@ def trainable(reference: Path) -> None:
     model, seconds = _timed(lambda: TextClassifier.fit(train_x, train_y, ModelConfig()))
     scores = evaluate(model, test_x, test_y)
     print(
-        f"  80/20 split (stratified, random_state={RANDOM_STATE}): macro-F1 {scores['macro_f1']:.4f}, "
+        f"  fixed 80/20 split (stratified, random_state={RANDOM_STATE}): macro-F1 {scores['macro_f1']:.4f}, "
         f"accuracy {scores['accuracy']:.4f} (fit on {len(train_x)} in {seconds:.1f} s)"
     )
     for score in scores["per_category"]:
         print(f"    {score.label}: F1 {score.f1:.3f} (n={score.support})")
-    # One split is one draw; the same recipe on other 80/20 splits shows the spread.
-    others = []
-    for state in range(1, 5):
+    # One split is one draw (split-to-split spread is about +-0.01 here); the same recipe on SEEDS
+    # stratified 80/20 splits gives the figure to compare models by: the mean, and the worst split.
+    per_seed = [scores["macro_f1"]]
+    for state in range(RANDOM_STATE + 1, RANDOM_STATE + SEEDS):
         a_x, b_x, a_y, b_y = train_test_split(texts, labels, test_size=0.2, stratify=labels, random_state=state)
-        others.append(evaluate(TextClassifier.fit(a_x, a_y, ModelConfig()), b_x, b_y)["macro_f1"])
+        per_seed.append(evaluate(TextClassifier.fit(a_x, a_y, ModelConfig()), b_x, b_y)["macro_f1"])
     print(
-        f"  other 80/20 splits (random_state 1-4): macro-F1 {', '.join(f'{f:.4f}' for f in others)}; "
-        f"mean of all five {(scores['macro_f1'] + sum(others)) / 5:.4f}"
+        f"  {SEEDS} stratified 80/20 splits (random_state {RANDOM_STATE}-{RANDOM_STATE + SEEDS - 1}): "
+        f"macro-F1 mean {sum(per_seed) / len(per_seed):.4f}, min {min(per_seed):.4f} "
+        f"({', '.join(f'{f:.4f}' for f in per_seed)})"
     )
 
     rng = random.Random(RANDOM_STATE)
