@@ -108,8 +108,9 @@ def _on_sqlite(env: dict) -> bool:
 def gunicorn_settings(env: dict) -> list[str]:
     """Web processes and threads: WEB_CONCURRENCY/WEB_THREADS when set. Without them, one process on SQLite
     (one writer at a time: a second process would only queue for the write lock; check-config refuses it in
-    production), two on PostgreSQL; 16 threads, so a burst's pushes share one group commit (bot/inbound_batch)."""
-    processes = env.get("WEB_CONCURRENCY") or ("1" if _on_sqlite(env) else "2")
+    production), and one per two cores on PostgreSQL (the other half is for the RQ workers and the database);
+    16 threads, so a burst's pushes share one group commit (bot/inbound_batch)."""
+    processes = env.get("WEB_CONCURRENCY") or ("1" if _on_sqlite(env) else str(max(1, (os.cpu_count() or 2) // 2)))
     return ["--workers", processes, "--worker-class", "gthread", "--threads", env.get("WEB_THREADS") or "16"]
 
 
