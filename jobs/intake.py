@@ -1,11 +1,12 @@
 """Turning stored inbound pushes into tickets and replies, in batches.
 
 One RQ job per message costs ~60 Redis round trips; a burst of thousands would spend the worker on queue
-bookkeeping. So the webhook appends the stored row's id to a Redis list (one round trip) and makes sure a
-drain job is scheduled; a drain job pops up to BATCH ids at a time, processes each in its own database
-transaction and sends the acknowledgements over a pooled connection, falling back to a retrying
-delivery job only when a send fails. When a backlog builds up, a drain recruits another (one per slot,
-up to DRAIN_SLOTS) so several workers share it.
+bookkeeping. So the webhook appends its stored rows' ids to a Redis list (admit_inbound: one script call
+per batch of pushes, which also counts rate limits) and makes sure a drain job is scheduled; a drain job
+pops up to BATCH ids at a time, processes each in its own database transaction and sends the
+acknowledgements over a pooled connection, falling back to a retrying delivery job only when a send
+fails. When a backlog builds up, a drain recruits another (one per slot, up to DRAIN_SLOTS) so several
+workers share it.
 
 Nothing depends on Redis keeping the list: the database row stays RECEIVED until processed, and
 recover_inbound (every minute) re-feeds rows that were stored but never processed.
@@ -44,11 +45,6 @@ BURST_RATE = 100
 BURST_PAUSE = 0.25
 BURST_MAX_WAIT = 5.0
 YIELD_EVERY = 20
-
-
-def enqueue_inbound(*inbound_ids: int) -> None:
-    """Queue stored pushes for processing (a recovery or a test; the webhooks use admit_inbound)."""
-    admit_inbound([Admission(inbound_id) for inbound_id in inbound_ids])
 
 
 @dataclass
