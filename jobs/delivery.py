@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from flask import current_app
 from rq import Callback, Retry
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from bot.clients import PermanentSendError, RetryableSendError, get_client
 from config.queues import QueueNames
@@ -21,6 +23,9 @@ from models.ticket import Ticket
 log = logging.getLogger(__name__)
 
 DELIVERY_RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
+# deliver_many's most sends in flight at once, hence the most replies a worker killed mid-batch can have
+# sent without recording it (WeChat's custom/send has no dedup key: recovery sends those again).
+DELIVERY_CONCURRENCY = 8
 
 
 # A message being sent is claimed in Redis for a while: deliver_many records each outcome as soon as it is
@@ -106,12 +111,13 @@ def on_delivery_failure(job, connection, exc_type, exc_value, traceback) -> None
         db.session.commit()
 
 
-def deliver_many(outbox_ids: list[int], concurrency: int = 8) -> int:
+def deliver_many(outbox_ids: list[int], concurrency: int = DELIVERY_CONCURRENCY) -> int:
     """Send a batch concurrently over pooled connections; database writes stay on this thread.
 
     What fails retryably goes to a retrying delivery job; nothing is sent twice by this function because
     only PENDING rows are picked up and each is marked as soon as its answer is back (a crash can re-send
-    only what was in flight, at most `concurrency` messages). Returns how many were sent.
+    only what was in flight: at most the send window, itself at most `concurrency`). Returns how many were
+    sent.
     """
     claimed = _claim(list(outbox_ids))
     try:
@@ -159,47 +165,107 @@ def _deliver_many_claimed(outbox_ids: list[int], concurrency: int) -> int:
 
     sent, retry = 0, []
 
-    def record(outbox_id: int, error: Exception | None) -> None:
+    def record(done: list[tuple[int, Exception | None]]) -> None:
+        """The outcomes known now, in one short transaction: a send answered but not yet recorded is one a
+        killed worker's recovery sends again, so nothing waits for more answers to share a commit."""
         nonlocal sent
-        if error is not None:
-            count_send_error(channels.get(outbox_id, "?"), error)
-        if error is None:
+        _commit_without_flush_wait()
+        ok = [outbox_id for outbox_id, error in done if error is None]
+        if ok:
             db.session.execute(
                 update(Outbox)
-                .where(Outbox.id == outbox_id)
+                .where(Outbox.id.in_(ok))
                 .values(status=OutboxStatus.SENT, sent_at=utcnow(), last_error=None)
             )
-            sent += 1
-        elif isinstance(error, PermanentSendError):
-            _mark_failed(db.session.get(Outbox, outbox_id), str(error))
-        else:
-            db.session.execute(
-                update(Outbox)
-                .where(Outbox.id == outbox_id)
-                .values(last_error=f"{type(error).__name__}: {error}"[:2000])
-            )
-            retry.append(outbox_id)
+            sent += len(ok)
+        for outbox_id, error in done:
+            if error is None:
+                continue
+            count_send_error(channels.get(outbox_id, "?"), error)
+            if isinstance(error, PermanentSendError):
+                _mark_failed(db.session.get(Outbox, outbox_id), str(error))
+            else:
+                db.session.execute(
+                    update(Outbox)
+                    .where(Outbox.id == outbox_id)
+                    .values(last_error=f"{type(error).__name__}: {error}"[:2000])
+                )
+                retry.append(outbox_id)
+        db.session.commit()
 
-    for outbox_id, error in outcomes.items():
-        record(outbox_id, error)
-    # No more than `concurrency` messages are ever sent but not yet recorded: a new send starts only when an
-    # answer has been committed (sends are faster than commits; unbounded, they would run far ahead).
+    if outcomes:
+        record(list(outcomes.items()))
+    # A new send starts only when an answer has been committed, and only while fewer than the window's
+    # size are in flight (sends are faster than commits; unbounded, they would run far ahead).
     pool, queued, in_flight = _pool(concurrency), iter(jobs), {}
+    window = _window(concurrency)
     while True:
-        while len(in_flight) < concurrency and (job := next(queued, None)) is not None:
-            in_flight[pool.submit(send, job)] = job[0]
+        while len(in_flight) < window.size and (job := next(queued, None)) is not None:
+            in_flight[pool.submit(send, job)] = (job[0], time.monotonic())
         if not in_flight:
             break
         done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-        for future in done:
-            record(in_flight.pop(future), future.result())
-        db.session.commit()
+        answered = [in_flight.pop(future) + (future.result(),) for future in done]
+        record([(outbox_id, error) for outbox_id, _, error in answered])
+        recorded_at = time.monotonic()
+        window.observe([recorded_at - submitted_at for _, submitted_at, _ in answered])
     db.session.commit()
     for outbox_id in retry:
         enqueue_delivery(outbox_id)
     for key in robot_keys:
         request_flush(key)
     return sent
+
+
+def _commit_without_flush_wait() -> None:
+    """PostgreSQL: this transaction's commit returns before its WAL is flushed to disk (a round trip, not an
+    fsync). A killed worker cannot lose a commit the server has acknowledged; only a crash of PostgreSQL
+    itself could lose the last few hundred milliseconds of them, and a lost SENT mark means the reply is
+    sent again, never lost. SET LOCAL ends with the transaction: the pooled connection is left as it was.
+    SQLite already commits without an fsync (WAL with synchronous=NORMAL, models/base.py)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+class _Window:
+    """How many sends deliver_many keeps in flight: enough to cover the API's latency, not more.
+
+    Each send's time from submission until its outcome is committed is compared with the least such time
+    seen lately (the API's own latency with nothing queued here). Sends beyond what that latency needs only
+    wait on this process (the GIL, the recording thread, the database): they add no throughput, yet each
+    one that has reached WeChat but is not yet recorded is sent twice if the worker dies. So the window
+    grows by one while sends take under 1.5 times that least time, and shrinks by one (to MIN_WINDOW) above
+    twice it. A distant API (tens of ms) keeps it at the limit; a near one on a busy machine at two or three.
+    """
+
+    MIN_WINDOW = 2  # one answer being recorded while the next send is out: overlap that costs nothing
+    SAMPLES = 64
+
+    def __init__(self, limit: int):
+        self.limit = max(1, limit)
+        self.size = min(self.MIN_WINDOW, self.limit)
+        self.recent: deque[float] = deque(maxlen=self.SAMPLES)
+        self.smoothed = 0.0
+
+    def observe(self, latencies: list[float]) -> None:
+        for latency in latencies:
+            self.recent.append(latency)
+            self.smoothed = latency if not self.smoothed else self.smoothed + (latency - self.smoothed) / 8
+        if not self.recent:
+            return
+        least = min(self.recent)
+        if self.smoothed < 1.5 * least:
+            self.size = min(self.limit, self.size + 1)
+        elif self.smoothed > 2 * least:
+            self.size = max(min(self.MIN_WINDOW, self.limit), self.size - 1)
+
+
+_windows: dict[int, _Window] = {}
+
+
+def _window(limit: int) -> _Window:
+    """One window per process (and limit): what it learnt about the API carries over to the next batch."""
+    return _windows.setdefault(limit, _Window(limit))
 
 
 _executor: ThreadPoolExecutor | None = None

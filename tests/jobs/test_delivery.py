@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.clients import PermanentSendError, RetryableSendError
-from jobs.delivery import deliver_outbox, on_delivery_failure
+from jobs.delivery import _Window, deliver_many, deliver_outbox, on_delivery_failure
 from models import Outbox, OutboxStatus, Ticket, TicketEvent, db, utcnow
 
 
@@ -132,3 +132,75 @@ def test_unconfigured_account_is_a_permanent_error(app):
                 get_client("mp")
         finally:
             app.config["WECHAT_SECRET"] = "appsecret"
+
+
+def make_batch(app, count: int) -> list[int]:
+    with app.app_context():
+        rows = [
+            Outbox(channel="mp", recipient=f"oB{i}", kind="ack", payload={"text": "收到"}, dedup_key=f"b{i}")
+            for i in range(count)
+        ]
+        db.session.add_all(rows)
+        db.session.commit()
+        return [row.id for row in rows]
+
+
+def test_a_batch_is_sent_once_and_each_outcome_recorded(app, fake_api):
+    ids = make_batch(app, 30)
+    fake_api.fail_next(
+        "/cgi-bin/message/custom/send",
+        (200, {"errcode": 45015, "errmsg": "response out of time limit"}),
+        (502, None),
+    )
+    with app.app_context():
+        assert deliver_many(ids) == 28
+        rows = db.session.execute(db.select(Outbox).order_by(Outbox.id)).scalars().all()
+        statuses = [row.status for row in rows]
+        assert statuses.count(OutboxStatus.SENT) == 28 and statuses.count(OutboxStatus.FAILED) == 1
+        (pending,) = [row for row in rows if row.status == OutboxStatus.PENDING]
+        assert pending.last_error.startswith("RetryableSendError")
+        assert deliver_many(ids) == 1  # only the one left PENDING (the 502) is picked up, and sent, again
+        db.session.expire_all()
+        attempts = sorted(row.attempts for row in db.session.execute(db.select(Outbox)).scalars())
+    assert attempts == [1] * 29 + [2]
+    assert len(fake_api.sent()) == 30 + 1
+
+
+def test_recording_outcomes_leaves_the_pooled_connection_as_it_was(app):
+    """PostgreSQL: outcomes commit with synchronous_commit off, for their own transaction only."""
+    ids = make_batch(app, 5)
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("synchronous_commit is a PostgreSQL setting")
+        assert deliver_many(ids) == 5
+        assert db.session.execute(db.text("SHOW synchronous_commit")).scalar_one() == "on"
+
+
+def test_the_send_window_grows_to_cover_a_slow_api():
+    window = _Window(8)
+    assert window.size == 2
+    for _ in range(20):
+        window.observe([0.050, 0.052])  # a distant API: every send takes about as long as the fastest
+    assert window.size == 8
+
+
+def test_the_send_window_shrinks_when_sends_only_queue_here():
+    window = _Window(8)
+    window.observe([0.001] * 10)  # alone, a send takes 1 ms
+    for _ in range(20):
+        window.observe([0.001])
+    assert window.size == 8
+    for _ in range(40):
+        window.observe([0.010])  # ten times that: waiting on this process, not on the API
+    assert window.size == 2  # never below two: one answer recorded while the next send is out
+    for _ in range(64):
+        window.observe([0.010])  # the fast samples age out: 10 ms is the API's latency now
+    for _ in range(10):
+        window.observe([0.010])
+    assert window.size > 2
+
+
+def test_a_window_of_one_stays_one():
+    window = _Window(1)
+    window.observe([0.001, 0.010])
+    assert window.size == 1
