@@ -24,6 +24,7 @@ import metrics
 log = logging.getLogger(__name__)
 
 WINDOW = 60
+COUNTER_TTL = WINDOW * 2  # a window's counter outlives it by one window
 clock = time.time  # tests pin it, so a run never straddles two windows
 TOO_MANY = "too many requests"
 LOGIN_TOO_MANY = "登录尝试过于频繁，请一分钟后再试 / too many sign-in attempts, try again in a minute"
@@ -37,13 +38,12 @@ def client_ip() -> str:
 def _count(*keys: str, metric: tuple | None = None) -> list[int] | None:
     """Increment each key's counter in the current window (and a metric, same round trip); None when Redis
     cannot be reached."""
-    window = int(clock() // WINDOW)
     try:
         pipe = current_app.extensions["redis"].pipeline(transaction=False)
         for key in keys:
-            name = f"rl:{key}:{window}"
+            name = _counter(key)
             pipe.incr(name)
-            pipe.expire(name, WINDOW * 2)
+            pipe.expire(name, COUNTER_TTL)
         if metric is not None:
             metrics.incr_in(pipe, *metric)
         results = pipe.execute()
@@ -51,6 +51,11 @@ def _count(*keys: str, metric: tuple | None = None) -> list[int] | None:
         log.warning("rate limits skipped, Redis unavailable: %s", type(exc).__name__)
         return None
     return results[0 : 2 * len(keys) : 2]
+
+
+def _counter(key: str) -> str:
+    """The Redis key counting `key` in the current window."""
+    return f"rl:{key}:{int(clock() // WINDOW)}"
 
 
 def refused(channel: str, status: int) -> int:
@@ -66,10 +71,9 @@ def inbound_limits(channel: str, sender: str, ip: str) -> list[tuple[str, str, i
     """(reason, counter key, limit) a signed push counts against, in the order they are checked; the
     webhook counts them in the same round trip that queues the push (jobs.intake.admit_inbound)."""
     config = current_app.config
-    window = int(clock() // WINDOW)
     return [
-        ("openid", f"rl:in:{channel}:{sender}:{window}", config["RATE_LIMIT_OPENID"]),
-        ("ip", f"rl:in-ip:{ip}:{window}", config["RATE_LIMIT_IP"]),
+        ("openid", _counter(f"in:{channel}:{sender}"), config["RATE_LIMIT_OPENID"]),
+        ("ip", _counter(f"in-ip:{ip}"), config["RATE_LIMIT_IP"]),
     ]
 
 

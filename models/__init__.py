@@ -11,7 +11,7 @@ from models.broadcast import (
     MpTag,
     ResidentTag,
 )
-from models.inbound import InboundMessage, InboundStatus, store_inbound
+from models.inbound import InboundMessage, InboundStatus
 from models.outbox import Outbox, OutboxStatus
 from models.region import Member, RegionNode, node_by_code, region_tree, root_node, subtree_codes
 from models.resident import Resident, get_or_create_resident
@@ -64,7 +64,6 @@ __all__ = [
     "node_by_code",
     "region_tree",
     "root_node",
-    "store_inbound",
     "subtree_codes",
     "ticket_by_number",
     "utcnow",

@@ -6,7 +6,6 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import UTCDateTime, db, utcnow
@@ -38,34 +37,3 @@ class InboundMessage(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-
-def store_inbound(
-    channel: str, dedup_key: str, sender: str, msg_type: str, content: str | None, payload: dict
-) -> tuple[int, bool]:
-    """Persist a push durably; returns (row id, True) or, for a platform retry, (existing id, False)."""
-    # A Core INSERT … RETURNING: the webhook's hot path, so no ORM unit of work and no reload after commit.
-    statement = (
-        db.insert(InboundMessage)
-        .values(
-            channel=channel,
-            dedup_key=dedup_key,
-            sender=sender,
-            msg_type=msg_type,
-            content=content,
-            payload=payload,
-            status=InboundStatus.RECEIVED,
-            attempts=0,
-            received_at=utcnow(),
-        )
-        .returning(InboundMessage.id)
-    )
-    try:
-        row_id = db.session.execute(statement).scalar_one()
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        existing = db.session.execute(
-            db.select(InboundMessage.id).filter_by(channel=channel, dedup_key=dedup_key)
-        ).scalar_one()
-        return existing, False
-    return row_id, True

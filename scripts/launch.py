@@ -109,9 +109,10 @@ def gunicorn_settings(env: dict) -> list[str]:
     """Web processes and threads: WEB_CONCURRENCY/WEB_THREADS when set. Without them, one process on SQLite
     (one writer at a time: a second process would only queue for the write lock; check-config refuses it in
     production), and one per two cores on PostgreSQL (the other half is for the RQ workers and the database);
-    16 threads, so a burst's pushes share one group commit (bot/inbound_batch)."""
+    16 threads, so a burst's pushes share one group commit (bot/inbound_batch); config/gunicorn.py's hooks."""
     processes = env.get("WEB_CONCURRENCY") or ("1" if _on_sqlite(env) else str(max(1, (os.cpu_count() or 2) // 2)))
-    return ["--workers", processes, "--worker-class", "gthread", "--threads", env.get("WEB_THREADS") or "16"]
+    threads = env.get("WEB_THREADS") or "16"
+    return ["--workers", processes, "--worker-class", "gthread", "--threads", threads, "-c", "python:config.gunicorn"]
 
 
 def worker_count(env: dict) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from redis import Redis
@@ -21,7 +22,7 @@ def stored_keys(app) -> list[str]:
 
 def push(key: str, payload: dict | None = None) -> inbound_batch._Pending:
     message = InboundPush("mp", key, f"o{key}", "text", "阳光花园路灯坏了", payload or {"Content": "阳光花园路灯坏了"})
-    return inbound_batch._Pending(message, "127.0.0.1", inbound_batch._Signal())
+    return inbound_batch._Pending(message, "127.0.0.1", inbound_batch._Wakeup())
 
 
 def test_concurrent_pushes_and_their_retries_are_stored_and_queued_once(app, redis):
@@ -48,6 +49,36 @@ def test_concurrent_pushes_and_their_retries_are_stored_and_queued_once(app, red
     assert sorted(stored_keys(app)) == sorted(f"msg:{61_000 + i}" for i in range(12))
     queued = [int(value) for value in redis.lrange(PENDING_KEY, 0, -1)]
     assert len(queued) == len(set(queued)) == 12
+
+
+def test_a_burst_larger_than_a_batch_is_answered_in_full(app, monkeypatch):
+    """20 pushes at once with room for 3 per batch: a wake-up shared by pushes split over several batches
+    fires only when the last of them is stored, and then wakes all of their requests. A lost wake-up would
+    leave its requests waiting out STORE_TIMEOUT, set far above what storing 20 pushes takes."""
+    monkeypatch.setattr(inbound_batch, "MAX_BATCH", 3)
+    monkeypatch.setattr(inbound_batch, "STORE_TIMEOUT", 30.0)
+    pushes = [encrypted_push(text_xml(f"oSpan{i:02d}", f"书香苑{i}号楼停电", msg_id=62_000 + i)) for i in range(20)]
+    start = threading.Barrier(20)
+    answers: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def post(query: str, body: bytes) -> None:
+        client = app.test_client()
+        start.wait()
+        response = client.post(f"/wechat/mp?{query}", data=body, content_type="text/xml")
+        with lock:
+            answers.append((response.status_code, response.get_data(as_text=True)))
+
+    threads = [threading.Thread(target=post, args=p) for p in pushes]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert answers == [(200, "success")] * 20
+    assert time.monotonic() - started < 15, "a request waited out STORE_TIMEOUT: its wake-up never fired"
+    assert sorted(stored_keys(app)) == sorted(f"msg:{62_000 + i}" for i in range(20))
 
 
 def test_one_push_the_database_refuses_does_not_fail_the_rest_of_its_batch(app):
@@ -80,8 +111,8 @@ def test_a_request_whose_push_is_never_written_gets_an_error_not_a_success(app, 
     monkeypatch.setattr(inbound_batch, "STORE_TIMEOUT", 0.2)
 
     class Stalled:
-        def put(self, pending) -> None:  # a writer that never answers
-            pass
+        def put(self, push, ip) -> inbound_batch._Pending:  # a writer that never answers
+            return inbound_batch._Pending(push, ip, inbound_batch._Wakeup())
 
     monkeypatch.setattr(inbound_batch, "_writer", lambda app: Stalled())
     with app.test_request_context("/wechat/mp"), pytest.raises(TimeoutError):
