@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import click
@@ -10,10 +11,11 @@ from flask.cli import with_appcontext
 from sqlalchemy.orm import configure_mappers
 
 from config.queues import all_queues
+from handlers.parsing import get_parser
 from jobs import get_queue
 from jobs.cron import start_ticker
 from jobs.intake import recover_inbound
-from jobs.worker import AppWorker
+from jobs.worker import AppWorker, children_die_with_this_process
 
 
 @click.command("worker")
@@ -28,10 +30,13 @@ def worker_command(burst: bool, name: str | None, nice: int) -> None:
         os.nice(nice)
     app = current_app._get_current_object()
     configure_mappers()
+    get_parser(app.instance_path)  # the region's gazetteer and any trained model, before the first message
+    gc.freeze()  # all that is long-lived: full collections during a drain walk only what jobs make
     connection = app.extensions["redis"]
     queues = [get_queue(queue, connection) for queue in all_queues()]
     if not burst:
         start_ticker(app)
+    children_die_with_this_process()
     worker = AppWorker(queues, connection=connection, name=name, app=app)
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 

@@ -3,17 +3,21 @@
 One RQ job per message costs ~60 Redis round trips; a burst of thousands would spend the worker on queue
 bookkeeping. So the webhook appends its stored rows' ids to a Redis list (admit_inbound: one script call
 per batch of pushes, which also counts rate limits) and makes sure a drain job is scheduled; a drain job
-pops up to BATCH ids at a time, processes each in its own database transaction and sends the
+claims up to BATCH ids at a time, processes each in its own database transaction and sends the
 acknowledgements over a pooled connection, falling back to a retrying delivery job only when a send
 fails. When a backlog builds up, a drain recruits another (one per slot, up to DRAIN_SLOTS) so several
 workers share it.
 
-Nothing depends on Redis keeping the list: the database row stays RECEIVED until processed, and
-recover_inbound (every minute) re-feeds rows that were stored but never processed.
+A drain claims ids by moving them into its slot's claim list, so a drain killed mid-batch leaves them
+there: the next drain of that slot takes them back first, and the recovery sweep hands back the claims of
+a slot whose drain is gone. Without that they would wait for the whole backlog to clear. Nothing depends on
+Redis keeping the lists either: the database row stays RECEIVED until processed, and recover_inbound
+(every minute) re-feeds rows that were stored but never processed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,6 +25,7 @@ from datetime import timedelta
 
 from flask import current_app
 
+import ratelimit
 from config.queues import QueueNames
 from handlers.intake import handle_inbound
 from handlers.parsing import get_parser
@@ -32,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PENDING_KEY = "intake:pending"
 DRAIN_FLAG = "intake:drain:{slot}"
+CLAIM_KEY = "intake:claimed:{slot}"
 DRAIN_SLOTS = 4
 BATCH = 200
 # A drain that died lets its slot go after this long; the recovery sweep then re-feeds its rows.
@@ -58,34 +64,52 @@ class Admission:
 
 
 # Counting pushes against their limits and queueing the new ones under them, atomically, in one round trip:
-# the webhook's only Redis call for a whole batch of pushes.
+# the webhook's only Redis call for a whole batch of pushes. The batch travels as one JSON argument and the
+# answer comes back as one JSON string: packing and parsing dozens of separate arguments and replies cost the
+# web process more CPU than the round trip itself.
 _ADMIT = """
+local batch = cjson.decode(ARGV[1])
+local counter_ttl, flag_ttl = batch[1], batch[2]
 local queued, over = {}, {}
-local i = 3
-while i <= #ARGV do
-  local row_id, metric_hash, metric_field, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+for _, push in ipairs(batch[3]) do
+  local row_id, metric_hash, metric_field, limits = push[1], push[2], push[3], push[4]
   if metric_hash ~= '' then redis.call('HINCRBY', metric_hash, metric_field, 1) end
   local exceeded = 0
-  for j = 0, n - 1 do
-    local key, limit = ARGV[i + 4 + 2 * j], tonumber(ARGV[i + 5 + 2 * j])
-    local count = redis.call('INCR', key)
-    redis.call('EXPIRE', key, ARGV[1])
-    if exceeded == 0 and count > limit then exceeded = j + 1 end
+  for j, limit in ipairs(limits) do
+    local count = redis.call('INCR', limit[1])
+    redis.call('EXPIRE', limit[1], counter_ttl)
+    if exceeded == 0 and count > limit[2] then exceeded = j end
   end
   over[#over + 1] = exceeded
   if exceeded == 0 and row_id ~= '' then queued[#queued + 1] = row_id end
-  i = i + 4 + 2 * n
 end
 local scheduled = 0
 if #queued > 0 then
   redis.call('RPUSH', KEYS[1], unpack(queued))
-  if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[2]) then scheduled = 1 end
+  if redis.call('SET', KEYS[2], 1, 'NX', 'EX', flag_ttl) then scheduled = 1 end
   redis.call('INCRBY', KEYS[3], #queued)
   redis.call('EXPIRE', KEYS[3], 10)
 end
-return {scheduled, over}
+return cjson.encode({scheduled, over})
 """
-COUNTER_TTL = 120
+
+
+# Moving the next ids from the queue into a slot's claim list, atomically, so a kill cannot drop them.
+_CLAIM = """
+local ids = redis.call('LPOP', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+if not ids then return {} end
+redis.call('RPUSH', KEYS[2], unpack(ids))
+return ids
+"""
+
+# Handing a dead drain's claim back to the queue.
+_RELEASE = """
+local ids = redis.call('LRANGE', KEYS[2], 0, -1)
+if #ids > 0 then redis.call('RPUSH', KEYS[1], unpack(ids)) end
+redis.call('DEL', KEYS[2])
+return #ids
+"""
 
 
 def admit_inbound(admissions: list[Admission]) -> list[str | None]:
@@ -93,15 +117,18 @@ def admit_inbound(admissions: list[Admission]) -> list[str | None]:
     reason it is over a limit (then it waits for the recovery sweep) or None. Raises RedisError."""
     if not admissions:
         return []
-    args: list = [COUNTER_TTL, _flag_ttl()]
-    for admission in admissions:
-        hash_name, hash_field = admission.metric or ("", "")
-        args += [admission.row_id or "", hash_name, hash_field, len(admission.limits)]
-        for _, key, limit in admission.limits:
-            args += [key, limit]
+    pushes = [
+        [
+            str(admission.row_id or ""),
+            *(admission.metric or ("", "")),
+            [[key, limit] for _, key, limit in admission.limits],
+        ]
+        for admission in admissions
+    ]
     redis = redis_connection()
     keys = [PENDING_KEY, DRAIN_FLAG.format(slot=0), ARRIVALS_KEY.format(second=int(time.time()))]
-    scheduled, over = redis.register_script(_ADMIT)(keys=keys, args=args)
+    answer = redis.register_script(_ADMIT)(keys=keys, args=[json.dumps([ratelimit.COUNTER_TTL, _flag_ttl(), pushes])])
+    scheduled, over = json.loads(answer)
     if scheduled:
         _start_drain(0)
     return [a.limits[index - 1][0] if index else None for a, index in zip(admissions, over, strict=True)]
@@ -122,27 +149,40 @@ def _start_drain(slot: int) -> None:
 
 
 def drain_inbound(slot: int = 0) -> int:
-    """Process queued pushes until the list is empty; returns how many were processed."""
+    """Process queued pushes until the queue is empty; returns how many were processed."""
     redis = redis_connection()
     flag = DRAIN_FLAG.format(slot=slot)
+    claim = CLAIM_KEY.format(slot=slot)
     ttl = _flag_ttl()
-    processed = 0
+    # What a killed predecessor in this slot had claimed and not finished (processing is idempotent).
+    ids = [int(value) for value in redis.lrange(claim, 0, -1)]
+    processed = _process_claim(redis, flag, claim, ids) if ids else 0
     while True:
-        raw = redis.lpop(PENDING_KEY, BATCH)
+        raw = redis.register_script(_CLAIM)(keys=[PENDING_KEY, claim], args=[BATCH])
         if not raw:
             redis.delete(flag)
             # A push may have arrived between the empty pop and the delete, seen our flag, and not scheduled.
             if redis.llen(PENDING_KEY) and redis.set(flag, 1, nx=True, ex=ttl):
                 continue
             return processed
-        redis.expire(flag, ttl)
         if slot + 1 < DRAIN_SLOTS and redis.llen(PENDING_KEY) > BATCH:
             if redis.set(DRAIN_FLAG.format(slot=slot + 1), 1, nx=True, ex=ttl):
                 _start_drain(slot + 1)
-        ids = [int(value) for value in raw]
-        for start in range(0, len(ids), YIELD_EVERY):
-            _yield_to_a_burst(redis)
-            processed += process_batch(ids[start : start + YIELD_EVERY])
+        processed += _process_claim(redis, flag, claim, [int(value) for value in raw])
+
+
+def _process_claim(redis, flag: str, claim: str, ids: list[int]) -> int:
+    """Process claimed ids in groups, dropping each group from the claim once it is done."""
+    processed = 0
+    for start in range(0, len(ids), YIELD_EVERY):
+        # Renewed per group (set, not expire: it may have lapsed while a slow group ran), so a live drain
+        # keeps its slot and its claim.
+        redis.set(flag, 1, ex=_flag_ttl())
+        _yield_to_a_burst(redis)
+        group = ids[start : start + YIELD_EVERY]
+        processed += process_batch(group)
+        redis.ltrim(claim, len(group), -1)
+    return processed
 
 
 def _yield_to_a_burst(redis) -> None:
@@ -206,12 +246,21 @@ def _record_failure(inbound_id: int, exc: Exception) -> None:
 def recover_inbound(older_than_seconds: int = 60, limit: int = 5000) -> int:
     """Re-feed pushes that were stored but never processed (Redis was down or emptied, a worker died).
 
-    Only when no drain is alive and the list is empty: during a long burst the backlog is older than a
-    minute but still queued, and feeding it twice would only waste work (processing is idempotent). A list
-    left with no drain alive (its worker was killed) gets a new drain instead.
+    First the claims of drains that are gone go back to the queue. Rows are re-fed from the database only
+    when no drain is alive and the queue is empty: during a long burst the backlog is older than a minute
+    but still queued, and feeding it twice would only waste work (processing is idempotent). A queue left
+    with no drain alive (its worker was killed) gets a new drain instead.
     """
     redis = redis_connection()
-    if any(redis.exists(DRAIN_FLAG.format(slot=s)) for s in range(DRAIN_SLOTS)):
+    alive = [bool(redis.exists(DRAIN_FLAG.format(slot=s))) for s in range(DRAIN_SLOTS)]
+    released = sum(
+        redis.register_script(_RELEASE)(keys=[PENDING_KEY, CLAIM_KEY.format(slot=s)])
+        for s in range(DRAIN_SLOTS)
+        if not alive[s]
+    )
+    if released:
+        log.info("handed back %d pushes claimed by drains that died", released)
+    if any(alive):
         return 0
     if redis.llen(PENDING_KEY):
         # Queued, but no drain alive (it died with its worker, or its job was lost): start one.

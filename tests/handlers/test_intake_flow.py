@@ -199,3 +199,40 @@ def test_pushes_stored_while_redis_lost_its_queue_are_recovered_exactly_once(reg
     run_jobs()
     assert len({t.reporters[0].external_id for t in tickets(region)}) == 5
     assert sorted(c.body["touser"] for c in fake_api.sent()) == [f"oLost{i}" for i in range(5)]
+
+
+def _claim_as_a_drain_that_dies(redis, slot: int) -> list[int]:
+    """Move the queue into the slot's claim list, as a drain does before it is SIGKILLed."""
+    from jobs.intake import _CLAIM, CLAIM_KEY, DRAIN_FLAG, PENDING_KEY
+
+    claimed = redis.register_script(_CLAIM)(keys=[PENDING_KEY, CLAIM_KEY.format(slot=slot)], args=[200])
+    redis.delete(DRAIN_FLAG.format(slot=slot))  # its flag lapses
+    return [int(value) for value in claimed]
+
+
+def test_the_next_drain_of_a_slot_takes_back_what_a_killed_drain_had_claimed(region, client, fake_api, redis, run_jobs):
+    for index in range(4):
+        push(client, text_xml(f"oClaim{index}", "幸福里小区3号楼门口路灯不亮", 96100 + index))
+    assert len(_claim_as_a_drain_that_dies(redis, 0)) == 4
+    assert redis.llen("intake:pending") == 0
+    run_jobs()  # the drain job the webhook scheduled finds an empty queue, but its slot's claim first
+    assert sorted(c.body["touser"] for c in fake_api.sent()) == [f"oClaim{i}" for i in range(4)]
+    assert redis.llen("intake:claimed:0") == 0
+
+
+def test_the_recovery_sweep_hands_back_the_claim_of_a_slot_whose_drain_is_gone(region, client, fake_api, redis, run_jobs):
+    from jobs.intake import DRAIN_FLAG, recover_inbound
+
+    for index in range(3):
+        push(client, text_xml(f"oSlot{index}", "东大花园路灯不亮", 96200 + index))
+    claimed = _claim_as_a_drain_that_dies(redis, 2)
+    redis.set(DRAIN_FLAG.format(slot=0), 1)  # another drain is still alive: rows are not re-fed from the database
+    with region.app_context():
+        assert recover_inbound(older_than_seconds=0) == 0
+    assert [int(value) for value in redis.lrange("intake:pending", 0, -1)] == claimed
+    redis.delete(DRAIN_FLAG.format(slot=0))
+    with region.app_context():
+        recover_inbound(older_than_seconds=0)  # nothing alive, queue not empty: it starts a drain
+    run_jobs()
+    run_jobs()
+    assert sorted(c.body["touser"] for c in fake_api.sent()) == [f"oSlot{i}" for i in range(3)]

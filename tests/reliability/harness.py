@@ -240,6 +240,28 @@ def outcome(app, fake_api, openids: list[str]) -> dict:
     }
 
 
+def pending_outbox(app) -> list[tuple]:
+    """Replies not sent yet, with what happened to them and their delivery job: for a failure's message."""
+    from rq.job import Job
+
+    from jobs import redis_connection
+    from models import Outbox, OutboxStatus, db
+
+    with app.app_context():
+        rows = db.session.execute(
+            db.select(Outbox.id, Outbox.attempts, Outbox.last_error, Outbox.created_at).filter(
+                Outbox.status == OutboxStatus.PENDING
+            )
+        ).all()
+        redis = redis_connection()
+        jobs = {}
+        for row in rows:
+            job = Job.fetch(f"outbox-{row.id}", connection=redis) if redis.exists(f"rq:job:outbox-{row.id}") else None
+            jobs[row.id] = job.get_status() if job else None
+        db.session.remove()
+    return [(row.id, row.attempts, row.last_error, str(row.created_at), jobs[row.id]) for row in rows]
+
+
 def recover(app, outbox_older_than: int = 30) -> tuple[int, int]:
     """What the periodic sweep does once a minute, run now: re-feed stored pushes, re-enqueue lost deliveries."""
     from jobs.delivery import recover_outbox
