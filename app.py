@@ -25,6 +25,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from logging_setup import configure_logging
     from models import db
 
+    from bot.sessions import SessionlessWebhooks
+
+    app.session_interface = SessionlessWebhooks()
     configure_logging(app)
     db.init_app(app)
     _init_migrations(app, db)

@@ -189,3 +189,13 @@ def test_bad_aes_key_is_a_clear_error_at_start():
 
     with pytest.raises(ConfigError, match="43 characters"):
         create_app("test", overrides={"WECHAT_AES_KEY": "too-short", "WECHAT_APPID": APPID})
+
+
+def test_webhooks_open_no_session_and_the_console_still_does(app):
+    from flask import session
+    from flask.sessions import NullSession
+
+    with app.test_request_context("/wechat/mp"):
+        assert isinstance(session._get_current_object(), NullSession)
+    with app.test_request_context("/console/login"):
+        assert not isinstance(session._get_current_object(), NullSession)
