@@ -17,7 +17,7 @@ from models import (
     node_by_code,
     root_node,
 )
-from workflow.routing import RoutingConfig, load_routing, route, similarity
+from workflow.routing import RoutingConfig, bigrams, load_routing, route, similarity
 from workflow.sla import LOCAL_TZ, SlaTable, load_sla
 
 _sla_cache: dict[str, SlaTable] = {}
@@ -126,8 +126,9 @@ def find_duplicate(demand, grid_code: str | None, now: datetime) -> Ticket | Non
         else query.filter(Ticket.place == demand.location.place)
     )
     best, best_score = None, config.duplicate_min_similarity
+    words = bigrams(demand.description or "")
     for candidate in db.session.execute(query.order_by(Ticket.id.desc()).limit(50)).scalars():
-        score = similarity(candidate.description or "", demand.description or "")
+        score = similarity(candidate.description or "", words)
         same_place = bool(demand.location.place) and candidate.place == demand.location.place
         if same_place:
             score += 0.15  # the same named place is strong evidence on its own

@@ -103,14 +103,16 @@ def route(
     )
 
 
-def similarity(a: str, b: str) -> float:
-    """Jaccard similarity of character bigrams: cheap and robust for short Chinese texts."""
-
-    def grams(text: str) -> set[str]:
-        text = "".join(ch for ch in text if not ch.isspace())
-        return {text[i : i + 2] for i in range(len(text) - 1)} or ({text} if text else set())
-
-    left, right = grams(a), grams(b)
+def similarity(a: str | set[str], b: str | set[str]) -> float:
+    """Jaccard similarity of character bigrams: cheap and robust for short Chinese texts. Either side may
+    be given as its bigrams already (a text compared with many candidates is split once)."""
+    left = bigrams(a) if isinstance(a, str) else a
+    right = bigrams(b) if isinstance(b, str) else b
     if not left or not right:
         return 0.0
     return len(left & right) / len(left | right)
+
+
+def bigrams(text: str) -> set[str]:
+    text = "".join(ch for ch in text if not ch.isspace())
+    return {text[i : i + 2] for i in range(len(text) - 1)} or ({text} if text else set())
