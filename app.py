@@ -21,11 +21,10 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         report_if_checking(refused)  # `flask check-config`: the reasons and exit 1, not a traceback
         raise
 
+    from bot.sessions import SessionlessWebhooks
     from extensions import redis_from_url, resolve_redis_url
     from logging_setup import configure_logging
     from models import db
-
-    from bot.sessions import SessionlessWebhooks
 
     app.session_interface = SessionlessWebhooks()
     configure_logging(app)

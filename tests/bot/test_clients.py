@@ -34,6 +34,7 @@ def test_a_client_holds_its_token_for_a_batch_and_reads_redis_again_after_a_toke
         client.send("oHeld2", {"msgtype": "text", "text": {"content": "二"}})
         fake_api.valid_tokens.discard(first)  # now WeChat rejects the held one
         client.send("oHeld3", {"msgtype": "text", "text": {"content": "三"}})
-    used = [(c.body["touser"], c.args["access_token"]) for c in fake_api.calls if c.path == "/cgi-bin/message/custom/send"]
+    sends = [c for c in fake_api.calls if c.path == "/cgi-bin/message/custom/send"]
+    used = [(c.body["touser"], c.args["access_token"]) for c in sends]
     assert used == [("oHeld1", first), ("oHeld2", first), ("oHeld3", first), ("oHeld3", "TOKEN-OTHER")]
     assert fake_api.tokens_issued == 1

@@ -220,7 +220,9 @@ def test_the_next_drain_of_a_slot_takes_back_what_a_killed_drain_had_claimed(reg
     assert redis.llen("intake:claimed:0") == 0
 
 
-def test_the_recovery_sweep_hands_back_the_claim_of_a_slot_whose_drain_is_gone(region, client, fake_api, redis, run_jobs):
+def test_the_recovery_sweep_hands_back_the_claim_of_a_slot_whose_drain_is_gone(
+    region, client, fake_api, redis, run_jobs
+):
     from jobs.intake import DRAIN_FLAG, recover_inbound
 
     for index in range(3):
