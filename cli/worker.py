@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.orm import configure_mappers
 
 from config.queues import all_queues
+from extensions import redis_from_url
 from handlers.parsing import get_parser
 from jobs import get_queue
 from jobs.cron import start_ticker
@@ -32,13 +33,24 @@ def worker_command(burst: bool, name: str | None, nice: int) -> None:
     configure_mappers()
     get_parser(app.instance_path)  # the region's gazetteer and any trained model, before the first message
     gc.freeze()  # all that is long-lived: full collections during a drain walk only what jobs make
-    connection = app.extensions["redis"]
-    queues = [get_queue(queue, connection) for queue in all_queues()]
     if not burst:
         start_ticker(app)
     children_die_with_this_process()
-    worker = AppWorker(queues, connection=connection, name=name, app=app)
+    worker = build_worker(app, name)
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+
+
+def build_worker(app, name: str | None = None) -> AppWorker:
+    """An RQ worker on every queue, on a Redis client of its own.
+
+    RQ raises the socket timeout above its blocking dequeue (minutes) only for connections made after the
+    worker is created, and the app's client may already hold connections with its 5-second timeout. On one
+    of those every idle dequeue timed out, and RQ, taking that for a lost connection, backed off up to a
+    minute before its next dequeue: a resident's first message after a quiet spell could wait that long.
+    """
+    connection = redis_from_url(app.config["REDIS_URL"])
+    queues = [get_queue(queue, connection) for queue in all_queues()]
+    return AppWorker(queues, connection=connection, name=name, app=app)
 
 
 @click.command("recover-inbound")
