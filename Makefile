@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres setup bench clean
+.PHONY: run test test-fast test-postgres lint figures setup bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,26 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(PY) -m scripts.launch
 
+# In parallel, one test process per core (pytest-xdist); `make test-fast` leaves out the slow fault tests.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
+
+# ruff (lint and format), the layer contract of .importlinter, and mypy.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
+
+# Refresh the tracked docs/reliability.md deliberately (plain test runs write to instance/ only).
+figures: $(STAMP)
+	RELIABILITY_DOC=$(CURDIR)/docs/reliability.md $(PY) -m pytest -q -n $(TEST_WORKERS) tests/reliability tests/security
+	RELIABILITY_DOC=$(CURDIR)/docs/reliability.md TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+		$(PY) -m pytest -q -m db tests/reliability tests/security
 
 # The database tests again, against PostgreSQL (TEST_DATABASE_URL defaults to the local server).
 test-postgres: $(STAMP)

@@ -22,9 +22,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         raise
 
     from bot.sessions import SessionlessWebhooks
-    from extensions import redis_from_url, resolve_redis_url
-    from logging_setup import configure_logging
     from models import db
+    from ops.logs import configure_logging
+    from ops.redis_client import redis_from_url, resolve_redis_url
 
     app.session_interface = SessionlessWebhooks()
     configure_logging(app)
@@ -33,12 +33,12 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app.config["REDIS_URL"] = resolve_redis_url(app.config["REDIS_URL"], app.instance_path)
     app.extensions["redis"] = redis_from_url(app.config["REDIS_URL"])
 
-    from api import bp as api_bp
     from bot.official_account import bp as official_account_bp
     from bot.wecom import bp as wecom_bp
-    from console import bp as console_bp
-    from health import bp as health_bp
-    from open311 import bp as open311_bp
+    from web.api import bp as api_bp
+    from web.console import bp as console_bp
+    from web.health import bp as health_bp
+    from web.open311 import bp as open311_bp
 
     app.register_blueprint(official_account_bp)
     app.register_blueprint(wecom_bp)
@@ -47,7 +47,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app.register_blueprint(console_bp, url_prefix="/console")  # staff login (session + CSRF), see console/
     app.register_blueprint(open311_bp, url_prefix="/open311/v2")  # api_key = an API token
 
-    from metrics import bp as metrics_bp
+    from web.metrics import bp as metrics_bp
 
     app.register_blueprint(metrics_bp)  # /metrics; METRICS_TOKEN when set
     if app.config.get("TRUSTED_PROXIES"):
@@ -55,7 +55,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
         # Behind nginx: the client's address and scheme come from X-Forwarded-For/-Proto (rate limits, logs).
         hops = int(app.config["TRUSTED_PROXIES"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from cli import register_commands
 

@@ -27,8 +27,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from scripts.launch import free_port  # noqa: E402
-from tests.fakes.wechat_api import FakeWeChatApi  # noqa: E402
-from tests.wechat_push import AES_KEY, APPID, TOKEN  # noqa: E402
+from tests.support.fakes.wechat_api import FakeWeChatApi  # noqa: E402
+from tests.support.wechat_push import AES_KEY, APPID, TOKEN  # noqa: E402
 
 RSS_LIMIT_MIB = 256
 
@@ -74,8 +74,8 @@ def load(app, subscribers: int) -> float:
     """Demo county + N subscribers over its grids (Core executemany, 20,000 rows a statement)."""
     from flask_migrate import upgrade
 
-    from handlers.region_import import import_region
     from models import RegionNode, Resident, db
+    from regions.importer import import_region
 
     started = time.monotonic()
     with app.app_context():
@@ -95,8 +95,8 @@ def load(app, subscribers: int) -> float:
 
 def accept(app) -> tuple[int, dict, float]:
     """What POST /api/broadcasts does: validate, count the audience, check the month, record it, enqueue."""
-    from handlers.broadcasts import create_broadcast, parse_request
-    from jobs.broadcasts import enqueue_fan_out
+    from broadcasts.compose import create_broadcast, parse_request
+    from broadcasts.sending import enqueue_fan_out
     from models import db, utcnow
 
     started = time.monotonic()
@@ -121,8 +121,8 @@ def run_worker(config: dict) -> None:
     """The measured process: one AppWorker draining every queue in burst mode; prints its VmHWM."""
     from app import create_app
     from config.queues import all_queues
-    from jobs import get_queue
     from jobs.worker import AppWorker
+    from ops.queue import get_queue
 
     app = create_app("production", overrides=config)
     connection = app.extensions["redis"]
@@ -201,7 +201,7 @@ def main() -> None:
             broadcast = db.session.get(Broadcast, broadcast_id)
             plan_seconds = (broadcast.planned_at - broadcast.created_at).total_seconds()
             send_seconds = (broadcast.finished_at - broadcast.planned_at).total_seconds()
-            from handlers.broadcasts import progress
+            from broadcasts.compose import progress
 
             summary = progress(broadcast)
         delivered = fake.mass.delivered

@@ -33,7 +33,7 @@ from benchmarks.webhook_bench import (  # noqa: E402
     wait_healthy,
 )
 from scripts.launch import worker_count  # noqa: E402
-from tests.fakes.wechat_api import FakeWeChatApi  # noqa: E402
+from tests.support.fakes.wechat_api import FakeWeChatApi  # noqa: E402
 
 
 class RssSampler(threading.Thread):

@@ -32,9 +32,9 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from app import create_app
-    from handlers.region_import import import_region
-    from handlers.sweep import run_sweep
     from models import RegionNode, Ticket, db, utcnow
+    from regions.importer import import_region
+    from workflow.sweep import run_sweep
 
     app = create_app("production" if os.environ.get("DATABASE_URL") else "development")
     with app.app_context():

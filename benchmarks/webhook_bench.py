@@ -30,8 +30,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from scripts.launch import free_port, gunicorn_settings  # noqa: E402
-from tests.fakes.wechat_api import FakeWeChatApi  # noqa: E402
-from tests.wechat_push import AES_KEY, APPID, TOKEN, encrypted_push, text_xml  # noqa: E402
+from tests.support.fakes.wechat_api import FakeWeChatApi  # noqa: E402
+from tests.support.wechat_push import AES_KEY, APPID, TOKEN, encrypted_push, text_xml  # noqa: E402
 
 PLACES = [
     "阳光花园",

@@ -14,10 +14,10 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
-import ratelimit
-from bot.inbound_batch import store_and_enqueue
+from bot.admission import store_and_enqueue
 from bot.messages import from_wechat_message
 from bot.security import RejectedPush, check_timestamp, check_xml_shape, read_body
+from ops import ratelimit
 
 log = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
-import ratelimit
-from bot.inbound_batch import store_and_enqueue
+from bot.admission import store_and_enqueue
 from bot.messages import InboundPush, from_wechat_message
 from bot.security import RejectedPush, check_timestamp, check_xml_shape, read_body
+from ops import ratelimit
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from jobs.broadcasts import recover_broadcasts
-from jobs.mp_tags import sync_mp_tags
+from broadcasts.sending import recover_broadcasts
+from broadcasts.tags import sync_mp_tags
 
 
 @click.command("sync-tags")

@@ -31,7 +31,7 @@ def load_menu(path: Path) -> dict:
     except (OSError, yaml.YAMLError) as exc:
         raise MenuError(f"{path}: {exc}") from None
     buttons = data.get("button") if isinstance(data, dict) else None
-    problems = []
+    problems: list[str] = []
     if not isinstance(buttons, list) or not 1 <= len(buttons) <= TOP_BUTTONS:
         raise MenuError(f"{path}: `button` must list 1 to {TOP_BUTTONS} buttons")
     for top in buttons:

@@ -42,8 +42,13 @@ def _echo_json(data: dict) -> None:
 
 @click.command("parse")
 @click.argument("text", required=False)
-@click.option("--jsonl", "jsonl", type=click.File("r", encoding="utf-8"), default=None,
-              help="Parse every line of FILE ('-' for stdin); one JSON object per line.")
+@click.option(
+    "--jsonl",
+    "jsonl",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Parse every line of FILE ('-' for stdin); one JSON object per line.",
+)
 @click.option("--grid", "reporter_grid", default=None, help="The reporter's known grid code, if any.")
 @click.option("--unmasked", is_flag=True, default=False, help="Show contacts unmasked (handle with care).")
 @with_appcontext
@@ -83,10 +88,13 @@ def train_classifier_command(file: Path, folds: int) -> None:
         texts, labels, skipped = read_training_csv(file)
     except TrainingDataError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{len(texts)} messages, {len(set(labels))} labels from {file}"
-               + (f" ({skipped} empty rows skipped)" if skipped else ""))
-    with click.progressbar(length=folds + 1, label="training", show_eta=False, show_percent=True,
-                           item_show_func=lambda what: what) as bar:
+    click.echo(
+        f"{len(texts)} messages, {len(set(labels))} labels from {file}"
+        + (f" ({skipped} empty rows skipped)" if skipped else "")
+    )
+    with click.progressbar(
+        length=folds + 1, label="training", show_eta=False, show_percent=True, item_show_func=lambda what: what
+    ) as bar:
         state = {"done": 0}
 
         def progress(done: int, total: int, what: str) -> None:
@@ -99,20 +107,27 @@ def train_classifier_command(file: Path, folds: int) -> None:
         except TrainingDataError as exc:
             raise click.ClickException(str(exc)) from None
     if report.dropped_labels:
-        click.echo("labels with too few examples, left out: "
-                   + ", ".join(f"{k} ({v})" for k, v in sorted(report.dropped_labels.items())))
+        click.echo(
+            "labels with too few examples, left out: "
+            + ", ".join(f"{k} ({v})" for k, v in sorted(report.dropped_labels.items()))
+        )
     if report.accuracy is None:
         click.echo("too few examples per label to cross-validate; no accuracy figures")
     else:
         click.echo(f"cross-validated ({report.folds}-fold) accuracy: {report.accuracy:.4f}")
         click.echo(f"{_pad('category', 18)}{'precision':>10}{'recall':>10}{'F1':>10}{'n':>8}")
         for score in report.per_category:
-            click.echo(f"{_pad(score.label, 18)}{score.precision:>10.3f}{score.recall:>10.3f}{score.f1:>10.3f}"
-                       f"{score.support:>8}")
+            click.echo(
+                f"{_pad(score.label, 18)}{score.precision:>10.3f}{score.recall:>10.3f}{score.f1:>10.3f}"
+                f"{score.support:>8}"
+            )
         click.echo(f"macro-F1: {report.macro_f1:.4f}")
         if report.macro_f1 < WEAK_MODEL_F1:
-            click.echo("note: this model is weak (more history helps); the built-in lexicon still decides "
-                       "whenever the model is unsure")
+            click.echo(
+                "note: this model is weak (more history helps); the built-in lexicon still decides "
+                "whenever the model is unsure"
+            )
     path = save_model(model, demand.model_dir_for(current_app.instance_path))
-    click.echo(f"trained on {report.n_samples} messages in {time.perf_counter() - started:.1f} s; "
-               f"saved {path} (now in use)")
+    click.echo(
+        f"trained on {report.n_samples} messages in {time.perf_counter() - started:.1f} s; saved {path} (now in use)"
+    )

@@ -10,8 +10,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from config import CONFIG_DIR
-from handlers.region_import import RegionFileError, import_region
 from models import RegionNode, db
+from regions.importer import RegionFileError, import_region
 
 
 def _mark_region_changed() -> None:

@@ -11,25 +11,30 @@ from flask.cli import with_appcontext
 from sqlalchemy.orm import configure_mappers
 
 from config.queues import all_queues
-from extensions import redis_from_url
 from handlers.parsing import get_parser
-from jobs import get_queue
 from jobs.cron import start_ticker
 from jobs.intake import recover_inbound
 from jobs.worker import AppWorker, children_die_with_this_process
+from ops.queue import get_queue
+from ops.redis_client import redis_from_url
 
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="stop when the queues are empty")
 @click.option("--name", default=None)
-@click.option("--nice", default=10, show_default=True, envvar="WORKER_NICE",
-              help="lower the worker's CPU priority so the webhook wins the CPU during a burst")
+@click.option(
+    "--nice",
+    default=10,
+    show_default=True,
+    envvar="WORKER_NICE",
+    help="lower the worker's CPU priority so the webhook wins the CPU during a burst",
+)
 @with_appcontext
 def worker_command(burst: bool, name: str | None, nice: int) -> None:
     """Process jobs from all queues (intake, delivery, workflow, broadcast)."""
     if nice:
         os.nice(nice)
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     configure_mappers()
     get_parser(app.instance_path)  # the region's gazetteer and any trained model, before the first message
     gc.freeze()  # all that is long-lived: full collections during a drain walk only what jobs make

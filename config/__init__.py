@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -213,7 +214,7 @@ PLACEHOLDER_SECRETS = frozenset(
 MIN_SECRET_LENGTH = 32
 
 
-def production_problems(settings: dict, environ: dict | None = None) -> list[str]:
+def production_problems(settings: dict, environ: Mapping[str, str] | None = None) -> list[str]:
     """Why these settings must not serve production; empty when they may (`flask check-config`)."""
     environ = os.environ if environ is None else environ
     problems = []

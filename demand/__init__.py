@@ -20,9 +20,27 @@ from demand.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from demand.urgency import detect_urgency
 
 __all__ = [
-    "MISSING_LOCATION", "MISSING_MATTER", "Contact", "Demand", "DemandParser", "Gazetteer", "Location", "Taxonomy",
-    "TaxonomyError", "clean_text", "detect_urgency", "find_contacts", "get_parser", "load_taxonomy", "mask_id_card",
-    "mask_name", "mask_phone", "mask_text", "model_dir_for", "normalize", "reset_parsers",
+    "MISSING_LOCATION",
+    "MISSING_MATTER",
+    "Contact",
+    "Demand",
+    "DemandParser",
+    "Gazetteer",
+    "Location",
+    "Taxonomy",
+    "TaxonomyError",
+    "clean_text",
+    "detect_urgency",
+    "find_contacts",
+    "get_parser",
+    "load_taxonomy",
+    "mask_id_card",
+    "mask_name",
+    "mask_phone",
+    "mask_text",
+    "model_dir_for",
+    "normalize",
+    "reset_parsers",
 ]
 
 _cache: dict[tuple[str, str], DemandParser] = {}
@@ -40,8 +58,9 @@ def get_parser(instance_path: str | os.PathLike | None, region_tree: dict | None
     The region tree is fingerprinted, so importing a changed region gives a fresh parser; a retrained
     model is picked up by the parser itself (it watches the model folder).
     """
-    fingerprint = hashlib.sha1(json.dumps(region_tree, sort_keys=True, ensure_ascii=False, default=str).encode()
-                               ).hexdigest()
+    fingerprint = hashlib.sha1(
+        json.dumps(region_tree, sort_keys=True, ensure_ascii=False, default=str).encode()
+    ).hexdigest()
     key = (str(instance_path or ""), fingerprint)
     with _lock:
         parser = _cache.get(key)

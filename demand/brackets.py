@@ -11,10 +11,37 @@ import re
 
 # Canonical key → labels officers use for it. Longer labels first within the regex (see _LABEL).
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
-    "matter": ("事项", "诉求事项", "诉求内容", "诉求", "反映问题", "反映事项", "反映内容", "问题描述", "问题", "内容",
-               "事由", "情况", "具体情况", "事件", "主要诉求", "标题"),
-    "location": ("地点", "地址", "事发地点", "事发地址", "发生地点", "位置", "详细地址", "所在地", "住址", "小区",
-                 "点位"),
+    "matter": (
+        "事项",
+        "诉求事项",
+        "诉求内容",
+        "诉求",
+        "反映问题",
+        "反映事项",
+        "反映内容",
+        "问题描述",
+        "问题",
+        "内容",
+        "事由",
+        "情况",
+        "具体情况",
+        "事件",
+        "主要诉求",
+        "标题",
+    ),
+    "location": (
+        "地点",
+        "地址",
+        "事发地点",
+        "事发地址",
+        "发生地点",
+        "位置",
+        "详细地址",
+        "所在地",
+        "住址",
+        "小区",
+        "点位",
+    ),
     "reporter": ("诉求人", "反映人", "来电人", "报告人", "联系人", "当事人", "姓名", "上报人", "求助人", "投诉人"),
     "phone": ("电话", "联系电话", "手机", "手机号", "手机号码", "联系方式", "电话号码", "来电号码"),
     "urgent": ("紧急", "紧急程度", "是否紧急", "紧急情况", "缓急", "等级", "优先级"),
@@ -41,7 +68,7 @@ def _split(text: str, pattern: re.Pattern[str]) -> dict[str, str]:
     fields: dict[str, str] = {}
     for i, match in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        value = text[match.end():end]
+        value = text[match.end() : end]
         if pattern is _KEY_VALUE:
             value = value.split("\n", 1)[0]
         value = value.strip(_TRAILING).replace("【", "").replace("】", "").strip()

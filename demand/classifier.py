@@ -84,18 +84,28 @@ class ModelConfig:
 def build_pipeline(config: ModelConfig, n_samples: int) -> Pipeline:
     """The untrained scikit-learn pipeline for a training set of n_samples."""
     features: list[tuple[str, Any]] = [
-        ("chars", CharNgramTfidf(n_min=config.ngram_min, n_max=config.ngram_max,
-                                 min_df=config.min_df if n_samples >= 50 else 1, top_k=config.top_k,
-                                 sublinear_tf=config.sublinear_tf)),
+        (
+            "chars",
+            CharNgramTfidf(
+                n_min=config.ngram_min,
+                n_max=config.ngram_max,
+                min_df=config.min_df if n_samples >= 50 else 1,
+                top_k=config.top_k,
+                sublinear_tf=config.sublinear_tf,
+            ),
+        ),
     ]
     if config.keyword_weight or config.profile_weight:
-        features.append(("keywords", KeywordFeatures(keyword_weight=config.keyword_weight,
-                                                     profile_weight=config.profile_weight)))
-    return Pipeline([
-        ("clean", FunctionTransformer(clean_all)),
-        ("features", FeatureUnion(features)),
-        ("svm", LinearSVC(C=config.C, class_weight=config.class_weight, random_state=config.random_state)),
-    ])
+        features.append(
+            ("keywords", KeywordFeatures(keyword_weight=config.keyword_weight, profile_weight=config.profile_weight))
+        )
+    return Pipeline(
+        [
+            ("clean", FunctionTransformer(clean_all)),
+            ("features", FeatureUnion(features)),
+            ("svm", LinearSVC(C=config.C, class_weight=config.class_weight, random_state=config.random_state)),
+        ]
+    )
 
 
 class Corpus:
@@ -117,13 +127,17 @@ class Corpus:
 
     def _char_features(self, n_samples: int) -> CharNgramTfidf:
         config = self.config
-        return CharNgramTfidf(n_min=config.ngram_min, n_max=config.ngram_max,
-                              min_df=config.min_df if n_samples >= 50 else 1, top_k=config.top_k,
-                              sublinear_tf=config.sublinear_tf)
+        return CharNgramTfidf(
+            n_min=config.ngram_min,
+            n_max=config.ngram_max,
+            min_df=config.min_df if n_samples >= 50 else 1,
+            top_k=config.top_k,
+            sublinear_tf=config.sublinear_tf,
+        )
 
-    def fit(self, rows: Sequence[int], labels: Sequence[str]) -> tuple[Pipeline, Any]:
-        """A fitted pipeline trained on `rows`, and a function giving decision values for other rows."""
-        rows = np.asarray(rows)
+    def fit(self, row_ids: Sequence[int], labels: Sequence[str]) -> tuple[Pipeline, Any]:
+        """A fitted pipeline trained on `row_ids`, and a function giving decision values for other rows."""
+        rows = np.asarray(row_ids)
         chars = self._char_features(len(rows))
         blocks = [chars.fit_counts(self.char_counts[rows], self.char_vocabulary, labels)]
         union: list[tuple[str, Any]] = [("chars", chars)]
@@ -137,19 +151,21 @@ class Corpus:
         svm = LinearSVC(C=config.C, class_weight=config.class_weight, random_state=config.random_state)
         svm.fit(sparse.hstack(blocks, format="csr"), labels)
 
-        def decide(other: Sequence[int]) -> np.ndarray:
-            other = np.asarray(other)
+        def decide(other_ids: Sequence[int]) -> np.ndarray:
+            other = np.asarray(other_ids)
             parts = [chars.transform_counts(self.char_counts[other])]
             if keywords is not None:
                 parts.append(keywords.transform_counts(self.keyword_counts[other], self.keyword_profile[other]))
             scores = svm.decision_function(sparse.hstack(parts, format="csr"))
             return np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
 
-        pipeline = Pipeline([
-            ("clean", FunctionTransformer(clean_all).fit([""])),
-            ("features", FeatureUnion(union)),
-            ("svm", svm),
-        ])
+        pipeline = Pipeline(
+            [
+                ("clean", FunctionTransformer(clean_all).fit([""])),
+                ("features", FeatureUnion(union)),
+                ("svm", svm),
+            ]
+        )
         return pipeline, decide
 
 
@@ -194,8 +210,13 @@ class TextClassifier:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, texts: Sequence[str], labels: Sequence[str], config: ModelConfig | None = None,
-            temperature: float | None = None) -> TextClassifier:
+    def fit(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        config: ModelConfig | None = None,
+        temperature: float | None = None,
+    ) -> TextClassifier:
         """Train on texts and labels (at least two distinct labels)."""
         config = config or ModelConfig()
         if len(set(labels)) < 2:
@@ -280,8 +301,9 @@ def save_model(model: TextClassifier, model_dir: str | os.PathLike, keep: int = 
         "temperature": model.temperature,
     }
     _atomic_write(path, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
-    _atomic_write(path.with_suffix(".json"),
-                  json.dumps(model.metadata, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
+    _atomic_write(
+        path.with_suffix(".json"), json.dumps(model.metadata, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    )
     _atomic_write(model_dir / LATEST_FILE, path.name.encode("utf-8"))
     for old_version, old_path in _versions(model_dir)[:-keep] if keep > 0 else []:
         if old_version != version:

@@ -15,8 +15,10 @@ _LANDLINE = re.compile(
     r"|(?<!\d)\((0[1-9]\d{1,2})\)(\d{7,8})(?!\d)"
 )
 # Second-generation resident ID: 6-digit area, birth date, 3-digit sequence, check digit (0-9 or X).
-_ID_CARD = re.compile(r"(?<![\dA-Za-z])([1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])"
-                      r"(?![\dA-Za-z])")
+_ID_CARD = re.compile(
+    r"(?<![\dA-Za-z])([1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])"
+    r"(?![\dA-Za-z])"
+)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 

@@ -47,14 +47,14 @@ def ngram_ids(texts: Sequence[str], n_min: int = 1, n_max: int = 3) -> tuple[np.
         ids = np.zeros(length - n + 1, dtype=np.int64)
         valid = np.ones(length - n + 1, dtype=bool)
         for k in range(min(n, _EXACT_N)):
-            window = codes[k: length - n + 1 + k]
+            window = codes[k : length - n + 1 + k]
             ids = (ids << _BITS) | window
             valid &= window != 0
         if n > _EXACT_N:
             hashed = ids.astype(np.uint64)
             with np.errstate(over="ignore"):
                 for k in range(_EXACT_N, n):
-                    window = codes[k: length - n + 1 + k]
+                    window = codes[k : length - n + 1 + k]
                     hashed = (hashed * _HASH_MULT) ^ window.astype(np.uint64)
                     valid &= window != 0
             # Tag bit 62 keeps hashed ids apart from exact ones (which stay below 2**63 and use bit 62
@@ -74,8 +74,9 @@ class CharNgramTfidf(BaseEstimator, TransformerMixin):
     by selecting the k best columns by chi2 and normalising rows again, but an order of magnitude faster.
     """
 
-    def __init__(self, n_min: int = 1, n_max: int = 3, min_df: int = 2, top_k: int | None = 50_000,
-                 sublinear_tf: bool = False) -> None:
+    def __init__(
+        self, n_min: int = 1, n_max: int = 3, min_df: int = 2, top_k: int | None = 50_000, sublinear_tf: bool = False
+    ) -> None:
         self.n_min = n_min
         self.n_max = n_max
         self.min_df = min_df
@@ -87,8 +88,10 @@ class CharNgramTfidf(BaseEstimator, TransformerMixin):
         columns = np.searchsorted(vocabulary, ids)
         columns = np.minimum(columns, max(len(vocabulary) - 1, 0))
         known = vocabulary[columns] == ids if len(vocabulary) else np.zeros(len(ids), dtype=bool)
-        matrix = sparse.coo_matrix((np.ones(int(known.sum()), dtype=np.float32), (docs[known], columns[known])),
-                                   shape=(len(texts), len(vocabulary)))
+        matrix = sparse.coo_matrix(
+            (np.ones(int(known.sum()), dtype=np.float32), (docs[known], columns[known])),
+            shape=(len(texts), len(vocabulary)),
+        )
         return matrix.tocsr()  # duplicates are summed: term counts
 
     def _weigh(self, counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
@@ -105,12 +108,14 @@ class CharNgramTfidf(BaseEstimator, TransformerMixin):
         texts = list(texts)
         ids, docs = ngram_ids(texts, self.n_min, self.n_max)
         vocabulary, columns = np.unique(ids, return_inverse=True)
-        counts = sparse.coo_matrix((np.ones(len(ids), dtype=np.float32), (docs, columns)),
-                                   shape=(len(texts), len(vocabulary))).tocsr()
+        counts = sparse.coo_matrix(
+            (np.ones(len(ids), dtype=np.float32), (docs, columns)), shape=(len(texts), len(vocabulary))
+        ).tocsr()
         return counts, vocabulary
 
-    def fit_counts(self, counts: sparse.csr_matrix, vocabulary: np.ndarray,
-                   y: Sequence[str] | None = None) -> sparse.csr_matrix:
+    def fit_counts(
+        self, counts: sparse.csr_matrix, vocabulary: np.ndarray, y: Sequence[str] | None = None
+    ) -> sparse.csr_matrix:
         """Fit on rows of a `count` matrix (as if on those texts alone); return their TF-IDF rows.
 
         Exactly what fitting on the texts gives: n-grams absent from these rows have document frequency
@@ -171,8 +176,12 @@ class KeywordFeatures(BaseEstimator, TransformerMixin):
     copied into the fitted transformer, so a saved model does not change when the taxonomy file does.
     """
 
-    def __init__(self, keyword_weight: float = 0.4, profile_weight: float = 0.1,
-                 table: dict[str, list[tuple[str, str | None, float]]] | None = None) -> None:
+    def __init__(
+        self,
+        keyword_weight: float = 0.4,
+        profile_weight: float = 0.1,
+        table: dict[str, list[tuple[str, str | None, float]]] | None = None,
+    ) -> None:
         self.keyword_weight = keyword_weight
         self.profile_weight = profile_weight
         self.table = table
@@ -189,10 +198,12 @@ class KeywordFeatures(BaseEstimator, TransformerMixin):
                     prow.append(i)
                     pcol.append(column)
                     pval.append(weight)
-        counts = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
-                                   shape=(len(texts), len(self.index_)))
-        profile = sparse.csr_matrix((np.asarray(pval, dtype=np.float32), (prow, pcol)),
-                                    shape=(len(texts), self.n_profile_))
+        counts = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(texts), len(self.index_))
+        )
+        profile = sparse.csr_matrix(
+            (np.asarray(pval, dtype=np.float32), (prow, pcol)), shape=(len(texts), self.n_profile_)
+        )
         return counts, profile
 
     def _prepare(self) -> None:
@@ -206,8 +217,10 @@ class KeywordFeatures(BaseEstimator, TransformerMixin):
         subs = sorted({(cat, sub) for entries in table.values() for cat, sub, _ in entries if sub})
         sub_index = {key: i for i, key in enumerate(subs)}
         self.n_profile_ = len(subs)
-        self.profile_of_ = {word: [(sub_index[(cat, sub)], weight) for cat, sub, weight in entries if sub]
-                            for word, entries in table.items()}
+        self.profile_of_ = {
+            word: [(sub_index[(cat, sub)], weight) for cat, sub, weight in entries if sub]
+            for word, entries in table.items()
+        }
         self.scanner_ = KeywordScanner(self.words_)
 
     def clone_prepared(self) -> KeywordFeatures:

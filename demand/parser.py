@@ -43,8 +43,10 @@ _ROOM_AFTER = re.compile(r"^\s*(?:的|之)?\s*(\d{3,4})(?![\d元块年月日号�
 # ... or a little later, when the building is stated ("5号楼有人漏气，好像是502在漏气").
 _ROOM_LOOSE = re.compile(r"(?<![\d.])([1-9]\d{2,3})(?![\d元块年月日号米平万人岁次个辆台斤%:：.线路])")
 # Greetings and filler that do not make a matter ("你好，在吗？我想反映一下").
-_FILLER = re.compile(r"你好|您好|在吗|在不在|请问|谢谢|麻烦|有人吗|想反映|反映一下|反映个|反映|问题|有个事|有件事|一下|"
-                     r"我要|我想|咨询|投诉|举报|领导|同志|工作人员|帮忙|帮我|处理|解决|看看|尽快|急|啊|吧|呢|吗|的|了|哦|嗯")
+_FILLER = re.compile(
+    r"你好|您好|在吗|在不在|请问|谢谢|麻烦|有人吗|想反映|反映一下|反映个|反映|问题|有个事|有件事|一下|"
+    r"我要|我想|咨询|投诉|举报|领导|同志|工作人员|帮忙|帮我|处理|解决|看看|尽快|急|啊|吧|呢|吗|的|了|哦|嗯"
+)
 _MEANINGFUL = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 # Below this many meaningful characters (after filler and place names are removed) a message with no
 # keyword is not a matter ("你好", "东大社区", "🙂🙂").
@@ -72,8 +74,15 @@ class Location:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {"text": self.text, "place": self.place, "node": self.node, "grid": self.grid,
-                "building": self.building, "unit": self.unit, "room": self.room}
+        return {
+            "text": self.text,
+            "place": self.place,
+            "node": self.node,
+            "grid": self.grid,
+            "building": self.building,
+            "unit": self.unit,
+            "room": self.room,
+        }
 
 
 @dataclass
@@ -119,11 +128,13 @@ class Demand:
             "confidence": round(self.confidence, 3),
             "classifier": self.classifier,
             "urgency": self.urgency,
-            "urgency_reason": mask_text(self.urgency_reason, self.contacts) if masked and self.urgency_reason
+            "urgency_reason": mask_text(self.urgency_reason, self.contacts)
+            if masked and self.urgency_reason
             else self.urgency_reason,
             "grid": self.location.grid,
             "location": {**self.location.to_dict(), "text": mask_text(self.location.text or "", self.contacts) or None}
-            if masked else self.location.to_dict(),
+            if masked
+            else self.location.to_dict(),
             "contacts": [c.to_dict(masked=masked) for c in self.contacts],
             "reporter_name": mask_name(self.reporter_name) if masked and self.reporter_name else self.reporter_name,
             "missing": list(self.missing),
@@ -135,8 +146,13 @@ class Demand:
 class DemandParser:
     """Parses messages into Demands. Thread-safe for reading; build one per process and reuse it."""
 
-    def __init__(self, gazetteer: Gazetteer | None = None, model_dir: str | os.PathLike | None = None,
-                 taxonomy: Taxonomy | None = None, model_threshold: float = MODEL_THRESHOLD) -> None:
+    def __init__(
+        self,
+        gazetteer: Gazetteer | None = None,
+        model_dir: str | os.PathLike | None = None,
+        taxonomy: Taxonomy | None = None,
+        model_threshold: float = MODEL_THRESHOLD,
+    ) -> None:
         self.gazetteer = gazetteer if gazetteer is not None else Gazetteer()
         self.taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
         self.lexicon = LexiconClassifier(self.taxonomy)
@@ -188,10 +204,12 @@ class DemandParser:
         except Exception:  # the intake must always get a Demand; the log keeps the evidence
             log.exception("demand parser failed; returning an unclassified demand")
             description = clean_text(text) if isinstance(text, str) else ""
-            return Demand(description=description, missing=[MISSING_MATTER, MISSING_LOCATION],
-                          reporter_grid=reporter_grid,
-                          location=Location(node=reporter_grid, grid=reporter_grid,
-                                            source="reporter" if reporter_grid else None))
+            return Demand(
+                description=description,
+                missing=[MISSING_MATTER, MISSING_LOCATION],
+                reporter_grid=reporter_grid,
+                location=Location(node=reporter_grid, grid=reporter_grid, source="reporter" if reporter_grid else None),
+            )
 
     def _parse(self, text: object, reporter_grid: str | None) -> Demand:
         self._maybe_reload()
@@ -245,11 +263,13 @@ class DemandParser:
     def _reporter_location(self, reporter_grid: str | None) -> Location:
         if not reporter_grid:
             return Location()
-        return Location(node=reporter_grid, grid=self.gazetteer.grid_of(reporter_grid) or reporter_grid,
-                        source="reporter")
+        return Location(
+            node=reporter_grid, grid=self.gazetteer.grid_of(reporter_grid) or reporter_grid, source="reporter"
+        )
 
-    def _locate(self, body: str, fields: dict[str, str], reporter_grid: str | None
-                ) -> tuple[Location, list[tuple[int, int]]]:
+    def _locate(
+        self, body: str, fields: dict[str, str], reporter_grid: str | None
+    ) -> tuple[Location, list[tuple[int, int]]]:
         matches = self.gazetteer.find_all(body)
         spans = [(m.start, m.end) for m in matches]
         stated = " ".join(v for k, v in fields.items() if k in ("location", "grid") and v)
@@ -272,7 +292,7 @@ class DemandParser:
         building, unit, room, end = _address_parts(address_text, best.end if best is not None else 0)
         location.building, location.unit, location.room = building, unit, room
         if best is not None:
-            location.text = address_text[best.start:max(end, best.end)].strip()
+            location.text = address_text[best.start : max(end, best.end)].strip()
         # No grid from the text: the reporter's known grid fills in when it lies inside what was named
         # (or when nothing was named at all).
         if location.grid is None and reporter_grid:
@@ -294,8 +314,11 @@ class DemandParser:
         if stated:
             demand.category, demand.subcategory = stated
             if demand.subcategory is None:
-                demand.subcategory = lex.subcategory if lex.category == demand.category else (
-                    OTHER if OTHER in self.taxonomy.subcategories(demand.category) else None)
+                demand.subcategory = (
+                    lex.subcategory
+                    if lex.category == demand.category
+                    else (OTHER if OTHER in self.taxonomy.subcategories(demand.category) else None)
+                )
             demand.confidence, demand.classifier = 1.0, "officer"
             demand.evidence = [fields["category"]]
             return
@@ -390,9 +413,12 @@ class DemandParser:
                 elif combined.location.node is not None:
                     merged.location = combined.location
             elif answer_demand.location.building and not demand.location.building:
-                merged.location = replace(demand.location, building=answer_demand.location.building,
-                                          unit=answer_demand.location.unit or demand.location.unit,
-                                          room=answer_demand.location.room or demand.location.room)
+                merged.location = replace(
+                    demand.location,
+                    building=answer_demand.location.building,
+                    unit=answer_demand.location.unit or demand.location.unit,
+                    room=answer_demand.location.room or demand.location.room,
+                )
             if demand.classifier != "officer":
                 merged.category, merged.subcategory = combined.category, combined.subcategory
                 merged.confidence, merged.classifier = combined.confidence, combined.classifier
@@ -425,7 +451,7 @@ def _blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
 
 def _address_parts(text: str, after: int) -> tuple[str | None, str | None, str | None, int]:
     """Building, unit and room, preferring the ones right after the place name; and where they end."""
-    region = text[after:after + 40] if after else text
+    region = text[after : after + 40] if after else text
     offset = after if after else 0
     building = unit = room = None
     end = after
@@ -451,7 +477,7 @@ def _address_parts(text: str, after: int) -> tuple[str | None, str | None, str |
     elif building or unit:
         anchor_match = u if u is not None else b
         base = anchor_match.string
-        tail = base[anchor_match.end():]
+        tail = base[anchor_match.end() :]
         close = _ROOM_AFTER.search(tail)
         if close:
             room = close.group(1)

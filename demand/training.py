@@ -12,6 +12,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ from demand.classifier import Corpus, ModelConfig, TextClassifier, fit_temperatu
 
 # progress(done, total, what)
 Progress = Callable[[int, int, str], None]
+
+
+def _silent(done: int, total: int, what: str) -> None:
+    pass
 
 
 class TrainingDataError(ValueError):
@@ -59,9 +64,14 @@ class TrainingReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (stored beside the model)."""
         return {
-            "n_samples": self.n_samples, "labels": self.labels, "folds": self.folds, "accuracy": self.accuracy,
-            "macro_f1": self.macro_f1, "fit_seconds": round(self.fit_seconds, 2),
-            "cv_seconds": round(self.cv_seconds, 2), "count_seconds": round(self.count_seconds, 2),
+            "n_samples": self.n_samples,
+            "labels": self.labels,
+            "folds": self.folds,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "fit_seconds": round(self.fit_seconds, 2),
+            "cv_seconds": round(self.cv_seconds, 2),
+            "count_seconds": round(self.count_seconds, 2),
             "skipped_rows": self.skipped_rows,
             "dropped_labels": self.dropped_labels,
             "per_category": [s.__dict__ for s in self.per_category],
@@ -107,12 +117,21 @@ def read_training_csv(path: str | os.PathLike) -> tuple[list[str], list[str], in
 
 def _scores(true: Sequence[str], predicted: Sequence[str], labels: list[str]) -> list[CategoryScore]:
     precision, recall, f1, support = precision_recall_fscore_support(true, predicted, labels=labels, zero_division=0)
-    return [CategoryScore(label, float(p), float(r), float(f), int(s))
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=False)]
+    return [
+        CategoryScore(label, float(p), float(r), float(f), int(s))
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=False)
+    ]
 
 
-def train(texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, config: ModelConfig | None = None,
-          progress: Progress | None = None, min_per_label: int = 2) -> tuple[TextClassifier, TrainingReport]:
+def train(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    folds: int = 5,
+    config: ModelConfig | None = None,
+    progress: Progress | None = None,
+    min_per_label: int = 2,
+) -> tuple[TextClassifier, TrainingReport]:
     """Cross-validate, then fit on everything. Labels with fewer than `min_per_label` examples are dropped."""
     config = config or ModelConfig()
     counts = Counter(labels)
@@ -127,7 +146,7 @@ def train(texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, config
     folds = max(0, min(folds, min(Counter(labels).values())))
     total = folds + 1
     report = TrainingReport(n_samples=len(texts), labels=kept, folds=folds, dropped_labels=dropped)
-    notify = progress or (lambda done, total, what: None)
+    notify: Progress = progress or _silent
 
     # Count the corpus once; every fold and the final model fit on row subsets of the same counts.
     notify(0, total, "counting n-grams and keywords")
@@ -139,7 +158,7 @@ def train(texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, config
         decisions = np.zeros((len(texts), len(kept)))
         for i, (train_idx, test_idx) in enumerate(splitter.split(texts, y)):
             notify(i, total, f"cross-validation fold {i + 1}/{folds}")
-            (pipeline, decide), seconds = timed(lambda train_idx=train_idx: corpus.fit(train_idx, y[train_idx]))
+            (pipeline, decide), seconds = timed(partial(corpus.fit, train_idx, y[train_idx]))
             report.cv_seconds += seconds
             scores = decide(test_idx)
             classes = [str(c) for c in pipeline.classes_]
@@ -148,13 +167,17 @@ def train(texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, config
             decisions[np.ix_(test_idx, [kept.index(c) for c in classes])] = scores
         report.accuracy = float(accuracy_score(y, predicted))
         report.macro_f1 = float(f1_score(y, predicted, labels=kept, average="macro", zero_division=0))
-        report.per_category = _scores(y, list(predicted), kept)
+        report.per_category = _scores(list(y), list(predicted), kept)
         temperature = fit_temperature(decisions, labels, kept)
 
     notify(folds, total, "fitting the final model")
     (pipeline, _), report.fit_seconds = timed(lambda: corpus.fit(np.arange(len(texts)), y))
-    model = TextClassifier(pipeline=pipeline, labels=[str(c) for c in pipeline.classes_],
-                           temperature=temperature or 3.0, config=config.to_dict())
+    model = TextClassifier(
+        pipeline=pipeline,
+        labels=[str(c) for c in pipeline.classes_],
+        temperature=temperature or 3.0,
+        config=config.to_dict(),
+    )
     model.metadata["report"] = report.to_dict()
     notify(total, total, "done")
     return model, report

@@ -35,7 +35,7 @@ class KeywordScanner:
             if candidates is not None:
                 for length in candidates:
                     if i + length <= n:
-                        word = text[i: i + length]
+                        word = text[i : i + length]
                         if word in words:
                             yield i, i + length, word
                             i += length

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from handlers import replies
-from handlers.broadcasts import recent_notices, set_notices
+from broadcasts.compose import recent_notices, set_notices
 from models import OPEN_STATUSES, STATUS_LABELS, Ticket, TicketStatus, add_event, db, ticket_by_number
+from workflow import replies
 
 _COMMAND = re.compile(r"^\s*(查询|查看|进度|取消|撤回|帮助|help|\?|？)\s*[:：]?\s*([0-9A-Za-z]*)\s*$", re.IGNORECASE)
 

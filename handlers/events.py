@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from handlers import commands, replies
-from handlers.broadcasts import record_mass_report
-from handlers.tickets import grid_nodes
+from broadcasts.compose import record_mass_report
+from handlers import commands
 from models import node_by_code
-from workflow.geo import locate_grid
+from workflow import replies
+from workflow.rules.geo import locate_grid
+from workflow.tickets import grid_nodes
 
 # Menu keys a county can configure on the account's custom menu.
 MENU_REPLIES = {"HELP": replies.HELP, "REPORT": replies.HELP}

@@ -9,21 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from handlers import commands, events, officers, replies
-from handlers.group_notices import notify_groups
+from demand import DemandParser
+from handlers import commands, events, officers
 from handlers.ratings import awaiting_rating, parse_rating, rate
-from handlers.tickets import (
-    add_reporter,
-    apply_demand,
-    create_ticket,
-    find_duplicate,
-    grid_nodes,
-    owner_name,
-    queue_message,
-    set_deadlines,
-    sla_table,
-)
-from handlers.workflow import resume
 from models import (
     InboundMessage,
     InboundStatus,
@@ -36,7 +24,21 @@ from models import (
     get_or_create_resident,
     node_by_code,
 )
-from workflow.geo import locate_grid
+from workflow import replies
+from workflow.group_notices import notify_groups
+from workflow.rules.geo import locate_grid
+from workflow.tickets import (
+    add_reporter,
+    apply_demand,
+    create_ticket,
+    find_duplicate,
+    grid_nodes,
+    owner_name,
+    queue_message,
+    set_deadlines,
+    sla_table,
+)
+from workflow.transitions import resume
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Intake:
     inbound: InboundMessage
     resident: Resident
     now: datetime
-    parser: object
+    parser: DemandParser
     attach_window: timedelta
     dialog_ttl: timedelta
     outbox: list = field(default_factory=list)

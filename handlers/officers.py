@@ -6,7 +6,7 @@ active region member with that `wecom_userid`; anyone else is refused politely a
 - A report (free text or the bracket format 【事项】【地点】【诉求人】【电话】【紧急】) becomes a ticket with
   channel "wecom", the officer as reporter and their grid as the default location; the groups are told.
 - "查询 <工单号>" answers for tickets in the officer's region subtree only ("查询" alone: their open ones).
-- "签收 <工单号>", "办结 <工单号> <说明>" act through the workflow (handlers.workflow.apply_action).
+- "签收 <工单号>", "办结 <工单号> <说明>" act through the workflow (workflow.transitions.apply_action).
 
 Replies: the app's messages for "wecom" (Outbox channel wecom_app); for the bot, one answer through the
 message's response_url (Outbox channel wecom_bot; the URL takes a single post, so one reply per message).
@@ -17,11 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from handlers.group_notices import notify_groups
-from handlers.replies import local_time
-from handlers.tickets import add_reporter, create_ticket, find_duplicate
-from handlers.workflow import ActionRefused, apply_action
+from demand import DemandParser
 from models import (
     OPEN_STATUSES,
     STATUS_LABELS,
@@ -37,6 +35,10 @@ from models import (
     node_by_code,
     ticket_by_number,
 )
+from workflow.group_notices import notify_groups
+from workflow.replies import local_time
+from workflow.tickets import add_reporter, create_ticket, find_duplicate
+from workflow.transitions import ActionRefused, apply_action
 
 CHANNELS = frozenset({"wecom", "wecom_bot"})
 
@@ -65,7 +67,7 @@ class OfficerIntake:
     inbound: InboundMessage
     members: list[Member]
     now: datetime
-    parser: object
+    parser: DemandParser
     attach_window: timedelta
     outbox: list[Outbox] = field(default_factory=list)
 
@@ -283,7 +285,7 @@ def _act(intake: OfficerIntake, number: str, action: str, note: str | None) -> N
     if ticket is None:
         intake.reply(NOT_FOUND.format(number=number), kind=action)
         return
-    params = {"node": handler_node} if handler_node else {}
+    params: dict[str, Any] = {"node": handler_node} if handler_node else {}
     try:
         queued = apply_action(ticket, action, intake.actor, intake.now, note=note, **params)
     except ActionRefused as refused:

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from demand.taxonomy import Taxonomy
-from handlers.group_notices import notify_groups
-from handlers.scope import in_scope, node_names, scope_codes, visible_filter
-from handlers.tickets import add_reporter, create_ticket, find_duplicate, grid_nodes, owner_name
 from models import DONE_STATUSES, STATUS_LABELS, Outbox, Ticket, TicketStatus, User, add_event, db, node_by_code
-from privacy import mask_text
-from workflow.geo import contains, distance_km
+from ops.privacy import mask_text
+from workflow.group_notices import notify_groups
+from workflow.rules.geo import contains, distance_km
+from workflow.scope import in_scope, node_names, scope_codes, visible_filter
+from workflow.tickets import add_reporter, create_ticket, find_duplicate, grid_nodes, owner_name
 
 DEFAULT_DAYS = 90  # GeoReport v2: without dates, the last 90 days
 MAX_RESULTS = 1000
@@ -142,8 +142,8 @@ def find_requests(user: User, args: Mapping[str, str], now: datetime) -> list[di
             query = query.filter(Ticket.status.not_in([str(s) for s in DONE_STATUSES]))
         elif statuses == {"closed"}:
             query = query.filter(Ticket.status.in_([str(s) for s in DONE_STATUSES]))
-    tickets = db.session.execute(query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(MAX_RESULTS))
-    tickets = tickets.scalars().all()
+    ordered = query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(MAX_RESULTS)
+    tickets = db.session.execute(ordered).scalars().all()
     names = node_names(t.owner_code for t in tickets)
     return [request_dict(t, names) for t in tickets]
 

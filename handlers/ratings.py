@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from handlers import replies
-from handlers.notify import notify_reporters
-from handlers.workflow import reopen_ticket
 from models import Outbox, Ticket, TicketStatus, add_event, db
+from workflow import replies
+from workflow.notify import notify_reporters
+from workflow.transitions import reopen_ticket
 
 VERDICTS = {
     "1": "satisfied",

@@ -5,24 +5,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask
 from redis.exceptions import RedisError
 
+from broadcasts.sending import recover_broadcasts
+from broadcasts.tags import sync_mp_tags
 from config.queues import QueueNames
-from jobs import enqueue
-from jobs.broadcasts import recover_broadcasts
-from jobs.delivery import recover_outbox
+from delivery.outbox import recover_outbox
+from delivery.robots import sweep_robots
 from jobs.group_digests import send_group_digests
 from jobs.intake import recover_inbound
-from jobs.mp_tags import sync_mp_tags
-from jobs.robots import sweep_robots
 from jobs.sweep import sweep_deadlines
+from ops.queue import enqueue
 
 log = logging.getLogger(__name__)
 
 # (every N seconds, function, queue)
-PERIODIC = [
+PERIODIC: list[tuple[int, Callable[..., object], str]] = [
     (60, recover_inbound, QueueNames.INTAKE),
     (60, sweep_deadlines, QueueNames.WORKFLOW),
     (300, recover_outbox, QueueNames.DELIVERY),

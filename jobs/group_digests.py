@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handlers.group_digest import load_digest_schedule, queue_due_digests
-from jobs.delivery import enqueue_delivery
+from delivery.outbox import enqueue_delivery
 from models import db, utcnow
+from workflow.digest import load_digest_schedule, queue_due_digests
 
 
 def send_group_digests(now_iso: str | None = None) -> int:

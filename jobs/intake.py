@@ -25,13 +25,13 @@ from datetime import timedelta
 
 from flask import current_app
 
-import ratelimit
 from config.queues import QueueNames
+from delivery.outbox import deliver_many, enqueue_delivery
 from handlers.intake import handle_inbound
 from handlers.parsing import get_parser
-from jobs import enqueue, redis_connection
-from jobs.delivery import deliver_many, enqueue_delivery
 from models import InboundMessage, InboundStatus, db, utcnow
+from ops import ratelimit
+from ops.queue import enqueue, redis_connection
 
 log = logging.getLogger(__name__)
 

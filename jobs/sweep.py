@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handlers.sweep import run_sweep
-from jobs.delivery import enqueue_delivery
+from delivery.outbox import enqueue_delivery
 from models import utcnow
+from workflow.sweep import run_sweep
 
 
 def sweep_deadlines(now_iso: str | None = None) -> dict:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import TimestampMixin, db
 
 
-class AuditEvent(TimestampMixin, db.Model):
+class AuditEvent(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -46,7 +46,7 @@ class BatchKind(enum.StrEnum):
     ROBOT = "robot"  # one tier group's robot, through an Outbox row
 
 
-class Broadcast(TimestampMixin, db.Model):
+class Broadcast(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     __tablename__ = "broadcasts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -73,7 +73,7 @@ class Broadcast(TimestampMixin, db.Model):
     cancelled_by: Mapped[str | None] = mapped_column(String(128))
 
 
-class BroadcastBatch(TimestampMixin, db.Model):
+class BroadcastBatch(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     __tablename__ = "broadcast_batches"
     __table_args__ = (UniqueConstraint("broadcast_id", "channel", "seq"),)
 
@@ -105,7 +105,7 @@ class BroadcastBatch(TimestampMixin, db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class MpTag(TimestampMixin, db.Model):
+class MpTag(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     """The official-account user tag mirroring one region node (residents of its subtree carry it)."""
 
     __tablename__ = "mp_tags"
@@ -118,7 +118,7 @@ class MpTag(TimestampMixin, db.Model):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-class ResidentTag(db.Model):
+class ResidentTag(db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     """Labels staff target notices by (e.g. 老年人, 党员); a resident may carry several."""
 
     __tablename__ = "resident_tags"

@@ -17,7 +17,7 @@ class InboundStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class InboundMessage(db.Model):
+class InboundMessage(db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     """One push from a platform, unique per (channel, dedup_key) so WeChat's retries land once."""
 
     __tablename__ = "inbound_messages"
@@ -36,4 +36,3 @@ class InboundMessage(db.Model):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-

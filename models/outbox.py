@@ -17,7 +17,7 @@ class OutboxStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class Outbox(TimestampMixin, db.Model):
+class Outbox(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)

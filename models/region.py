@@ -13,7 +13,7 @@ TIER_RANK = {"county": 0, "town": 1, "community": 2, "village": 2, "grid": 3}
 MEMBER_ROLES = ("info_officer", "grid_officer", "party_leader", "cadre", "police", "staff", "department")
 
 
-class RegionNode(TimestampMixin, db.Model):
+class RegionNode(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     __tablename__ = "region_nodes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,7 +39,7 @@ class RegionNode(TimestampMixin, db.Model):
         return [code for code in self.path.strip("/").split("/") if code]
 
 
-class Member(TimestampMixin, db.Model):
+class Member(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     __tablename__ = "members"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,7 +95,7 @@ def region_tree() -> dict | None:
         }
         for node in nodes
     }
-    roots = []
+    roots: list[dict] = []
     for node in nodes:
         (by_id[node.parent_id]["children"] if node.parent_id in by_id else roots).append(by_id[node.id])
     return roots[0] if len(roots) == 1 else {"code": "", "name": "", "tier": "county", "children": roots}

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import TimestampMixin, UTCDateTime, db
 
 
-class Resident(TimestampMixin, db.Model):
+class Resident(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     __tablename__ = "residents"
     # Broadcast planning pages through a node's residents in id order (keyset), one node after another.
     __table_args__ = (Index("ix_residents_grid_code_id", "grid_code", "id"),)

@@ -15,7 +15,7 @@ ROLES = ("admin", "staff", "officer", "department", "viewer")
 UNMASKED_ROLES = frozenset({"admin", "staff", "officer"})
 
 
-class User(TimestampMixin, db.Model):
+class User(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -34,7 +34,7 @@ class User(TimestampMixin, db.Model):
         return self.role in UNMASKED_ROLES
 
 
-class ApiToken(TimestampMixin, db.Model):
+class ApiToken(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     """Only a hash is stored; the token itself is shown once, at creation."""
 
     __tablename__ = "api_tokens"

@@ -24,7 +24,7 @@ class TicketStatus(enum.StrEnum):
 OPEN_STATUSES = frozenset({TicketStatus.ASSIGNED, TicketStatus.SIGNED, TicketStatus.PROCESSING, TicketStatus.WAITING})
 DONE_STATUSES = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.CANCELLED})
 
-STATUS_LABELS = {
+STATUS_LABELS: dict[str, str] = {
     TicketStatus.ASSIGNED: "已受理，待签收",
     TicketStatus.SIGNED: "已签收",
     TicketStatus.PROCESSING: "办理中",
@@ -35,7 +35,7 @@ STATUS_LABELS = {
 }
 
 
-class Ticket(TimestampMixin, db.Model):
+class Ticket(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     __tablename__ = "tickets"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -91,7 +91,7 @@ class Ticket(TimestampMixin, db.Model):
         return self.status in OPEN_STATUSES
 
 
-class TicketReporter(TimestampMixin, db.Model):
+class TicketReporter(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     """Who raised it: a resident (openid), an officer (WeCom userid) or an API client."""
 
     __tablename__ = "ticket_reporters"
@@ -107,7 +107,7 @@ class TicketReporter(TimestampMixin, db.Model):
     ticket: Mapped[Ticket] = relationship(back_populates="reporters")
 
 
-class TicketHandler(TimestampMixin, db.Model):
+class TicketHandler(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     """A co-handling node summoned by staff (吹哨): 主办 (lead) or 协办 (co), each with its own sign clock."""
 
     __tablename__ = "ticket_handlers"
@@ -125,7 +125,7 @@ class TicketHandler(TimestampMixin, db.Model):
     ticket: Mapped[Ticket] = relationship(back_populates="handlers")
 
 
-class TicketEvent(db.Model):
+class TicketEvent(db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     """The timeline; every state change of a ticket leaves one (the audit trail)."""
 
     __tablename__ = "ticket_events"

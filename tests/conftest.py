@@ -14,14 +14,10 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from tests.fakes.wechat_api import FakeWeChatApi
-from tests.wechat_push import AES_KEY, APPID, TOKEN
+from tests.support.fakes.wechat_api import FakeWeChatApi
+from tests.support.wechat_push import AES_KEY, APPID, TOKEN
 
 PROJECT = Path(__file__).resolve().parent.parent
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "db: touches the SQL database (run again against PostgreSQL in CI)")
 
 
 def pytest_collection_modifyitems(items):
@@ -157,7 +153,7 @@ def redis(app) -> Redis:
 @pytest.fixture
 def region(app):
     """The demo county, imported."""
-    from handlers.region_import import import_region
+    from regions.importer import import_region
 
     with app.app_context():
         import_region((PROJECT / "config" / "demo_region.yaml").read_text(encoding="utf-8"), actor="test")
@@ -167,9 +163,9 @@ def region(app):
 def drain(app, with_scheduler: bool = False) -> None:
     """Run every queued job to completion in this process (RQ's SimpleWorker, burst mode)."""
     from config.queues import all_queues
-    from jobs import get_queue
     from jobs.worker import AppWorker
     from models import db
+    from ops.queue import get_queue
 
     with app.app_context():
         db.session.remove()

@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from logging_setup import install_handler
 from models import Outbox, db
+from ops.logs import install_handler
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_request_lines_carry_the_request_id_and_answers_echo_it(app, json_log):
 
 
 def test_job_lines_carry_the_job_id(app, json_log, run_jobs):
-    from jobs.delivery import enqueue_delivery
+    from delivery.outbox import enqueue_delivery
 
     with app.app_context():
         row = Outbox(channel="nowhere", recipient="x", kind="ack", payload={"text": "t"}, dedup_key="log-job-1")

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from models import Outbox, Ticket, db, utcnow
 from tests.conftest import drain
-from tests.wechat_push import encrypted_push, text_xml
+from tests.support.wechat_push import encrypted_push, text_xml
 
 SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+$')
 

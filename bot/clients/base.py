@@ -110,14 +110,18 @@ class TokenApiClient:
         self._held = (token, time.monotonic())
         return token
 
+    def _cached_token(self) -> str | None:
+        raw = self.redis.get(self._token_key)
+        return raw.decode() if isinstance(raw, bytes) else raw
+
     def _shared_token(self, stale: str | None) -> str:
-        cached = self.redis.get(self._token_key)
-        if cached and cached.decode() != stale:
-            return cached.decode()
+        cached = self._cached_token()
+        if cached and cached != stale:
+            return cached
         with self.redis.lock(f"{self._token_key}:lock", timeout=30, blocking_timeout=15):
-            cached = self.redis.get(self._token_key)
-            if cached and cached.decode() != stale:
-                return cached.decode()
+            cached = self._cached_token()
+            if cached and cached != stale:
+                return cached
             data = self._get_json(self.token_path, self.token_params())
             token = data.get("access_token")
             if not token:

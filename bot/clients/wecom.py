@@ -155,7 +155,7 @@ class WeComBotReplyClient(OutboundClient):
     def send(self, recipient: str, payload: dict, dedup_key: str | None = None) -> dict:
         url = self.rebase(payload.get("response_url") or "")
         _, content = _content(payload)
-        body = {"msgtype": "markdown", "markdown": {"content": content}}
+        body: dict = {"msgtype": "markdown", "markdown": {"content": content}}
         try:
             response = http_session().post(url, json=body, timeout=self.timeout)
         except requests.RequestException as exc:

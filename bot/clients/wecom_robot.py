@@ -126,7 +126,7 @@ class RobotBudget:
         if self.available(robot_key, now):
             return 0.0
         oldest = self.redis.zrangebyscore(self._key(robot_key), f"({now - self.window!r}", "+inf", 0, 1, True)
-        return max(oldest[0][1] + self.window - now, 0.0) if oldest else 0.0
+        return max(float(oldest[0][1]) + self.window - now, 0.0) if oldest else 0.0
 
 
 def mark_broken(redis: Redis, robot_key: str, errcode: int | None, errmsg: str) -> None:
@@ -154,9 +154,13 @@ def note_probe(redis: Redis, robot_key: str, now: float) -> None:
         redis.hset(BROKEN_HASH, robot_id(robot_key), json.dumps(info))
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def broken_robots(redis: Redis) -> dict[str, dict]:
     """Robot id → {errcode, errmsg, since, probed} for every robot channel marked broken."""
-    return {k.decode(): json.loads(v) for k, v in redis.hgetall(BROKEN_HASH).items()}
+    return {_text(k): json.loads(v) for k, v in redis.hgetall(BROKEN_HASH).items()}
 
 
 class WeComRobotClient(OutboundClient):

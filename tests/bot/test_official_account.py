@@ -8,7 +8,7 @@ import pytest
 
 from models import InboundMessage, db
 from tests.conftest import settings_for_tests
-from tests.wechat_push import (
+from tests.support.wechat_push import (
     APPID,
     TOKEN,
     encrypted_push,

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from models import InboundMessage, db
-from tests.wecom_push import (
+from tests.support.wecom_push import (
     app_event_xml,
     app_push,
     app_text_xml,
@@ -185,8 +185,8 @@ def test_malformed_bot_json_is_a_bad_request(wecom, client):
 def test_a_bot_payload_that_decrypts_to_non_json_is_a_bad_request(wecom, client):
     from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 
-    from tests.wechat_push import signature
-    from tests.wecom_push import BOT_AES_KEY, BOT_TOKEN
+    from tests.support.wechat_push import signature
+    from tests.support.wecom_push import BOT_AES_KEY, BOT_TOKEN
 
     ts, nonce = str(int(time.time())), "42"
     encrypt = PrpCrypto(WeChatCrypto(BOT_TOKEN, BOT_AES_KEY, "").key).encrypt("<xml>not json</xml>", "").decode()

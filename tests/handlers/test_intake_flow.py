@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from models import InboundMessage, InboundStatus, Outbox, OutboxStatus, Resident, Ticket, TicketStatus, db
-from tests.wechat_push import encrypted_push, event_xml, message_xml, plaintext_push, text_xml
+from tests.support.wechat_push import encrypted_push, event_xml, message_xml, plaintext_push, text_xml
 
 
 def push(client, xml: str, encrypted: bool = True):

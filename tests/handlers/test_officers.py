@@ -10,7 +10,16 @@ import pytest
 from handlers.intake import handle_inbound
 from handlers.parsing import get_parser
 from models import InboundMessage, InboundStatus, Member, Outbox, Ticket, TicketStatus, db, utcnow
-from tests.wecom_push import AGENT_ID, CORP_ID, SECRET, app_push, app_text_xml, bot_message, bot_push, wecom_settings
+from tests.support.wecom_push import (
+    AGENT_ID,
+    CORP_ID,
+    SECRET,
+    app_push,
+    app_text_xml,
+    bot_message,
+    bot_push,
+    wecom_settings,
+)
 
 GRID = "990101001001"  # 东大社区第一网格: lixl (info officer), zhangwy (grid officer)
 _msg_ids = iter(range(900000, 999999))

@@ -15,8 +15,8 @@ import sys
 def main() -> None:
     from app import create_app
     from config.queues import all_queues
-    from jobs import get_queue
     from jobs.worker import AppWorker
+    from ops.queue import get_queue
 
     app = create_app("test", overrides=json.loads(sys.argv[1]))
     connection = app.extensions["redis"]

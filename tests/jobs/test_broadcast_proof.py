@@ -19,9 +19,9 @@ from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select
 
 from config.queues import QueueNames
-from jobs import get_queue
 from models import BatchStatus, BroadcastBatch, db
-from tests.broadcast_helpers import (
+from ops.queue import get_queue
+from tests.support.broadcasts import (
     CHENGGUAN,
     CHENGGUAN_GRIDS,
     WECOM_CONFIG,

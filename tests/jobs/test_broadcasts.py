@@ -7,11 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clients import RetryableSendError
-from handlers.audience import expand_roles
-from handlers.broadcast_planning import PlanSettings, plan_batches
-from handlers.broadcasts import BroadcastRequest, cancel_broadcast, create_broadcast, progress
-from jobs import get_queue
-from jobs.broadcasts import (
+from broadcasts.audience import expand_roles
+from broadcasts.compose import BroadcastRequest, cancel_broadcast, create_broadcast, progress
+from broadcasts.planning import PlanSettings, plan_batches
+from broadcasts.sending import (
     batch_job_id,
     enqueue_batch,
     enqueue_fan_out,
@@ -20,7 +19,7 @@ from jobs.broadcasts import (
     recover_broadcasts,
     send_broadcast_batch,
 )
-from jobs.mp_tags import sync_mp_tags
+from broadcasts.tags import sync_mp_tags
 from models import (
     AuditEvent,
     BatchKind,
@@ -33,8 +32,9 @@ from models import (
     db,
     utcnow,
 )
-from tests.broadcast_helpers import CHENGGUAN, CHENGGUAN_GRIDS, WECOM_CONFIG, add_officers, add_residents
-from tests.wechat_push import encrypted_push, event_xml
+from ops.queue import get_queue
+from tests.support.broadcasts import CHENGGUAN, CHENGGUAN_GRIDS, WECOM_CONFIG, add_officers, add_residents
+from tests.support.wechat_push import encrypted_push, event_xml
 
 MASS_SEND = "/cgi-bin/message/mass/send"
 SENDALL = "/cgi-bin/message/mass/sendall"
@@ -317,10 +317,10 @@ def test_cancelling_while_planning_stops_the_planner(region, small_batches):
 
 
 def test_mass_sends_wait_for_the_accounts_minute_budget(region, fake_api, small_batches, monkeypatch):
-    import jobs.broadcasts
+    import broadcasts.sending
 
     monkeypatch.setitem(region.config, "BROADCAST_MASS_PER_MINUTE", 1)
-    monkeypatch.setattr(jobs.broadcasts, "MASS_SLOT_WAIT", 0.0)
+    monkeypatch.setattr(broadcasts.sending, "MASS_SLOT_WAIT", 0.0)
     add_residents(region, 8, CHENGGUAN_GRIDS)
     broadcast_id = new_broadcast(region)
     with region.app_context():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.clients import PermanentSendError, RetryableSendError
-from jobs.delivery import _Window, deliver_many, deliver_outbox, on_delivery_failure
+from delivery.outbox import _Window, deliver_many, deliver_outbox, on_delivery_failure
 from models import Outbox, OutboxStatus, Ticket, TicketEvent, db, utcnow
 
 

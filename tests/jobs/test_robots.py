@@ -10,13 +10,13 @@ import pytest
 from redis import Redis
 from rq.registry import ScheduledJobRegistry
 
-import jobs.robots
+import delivery.robots
 from bot.clients.wecom import split_utf8
 from bot.clients.wecom_robot import RobotBudget, broken_info, robot_body
-from jobs import get_queue
-from jobs.delivery import deliver_outbox
-from jobs.robots import digest_markdown, flush_robot, robot_health, sweep_robots
+from delivery.outbox import deliver_outbox
+from delivery.robots import digest_markdown, flush_robot, robot_health, sweep_robots
 from models import Outbox, OutboxStatus, RegionNode, db
+from ops.queue import get_queue
 
 KEY = "robot-key-county"
 WEBHOOK = "/cgi-bin/webhook/send"
@@ -36,7 +36,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch, fake_api):
     fake = Clock()
-    monkeypatch.setattr(jobs.robots, "clock", fake)
+    monkeypatch.setattr(delivery.robots, "clock", fake)
     fake_api.clock = fake
     return fake
 
@@ -241,7 +241,7 @@ def test_the_sweep_probes_a_broken_robot_now_and_then_and_resends_once_it_works(
         assert sweep_robots()["probed"] == 0  # just marked: not probed again straight away
         redis = app.extensions["redis"]
         info = broken_info(redis, KEY)
-        info["probed"] -= jobs.robots.PROBE_EVERY
+        info["probed"] -= delivery.robots.PROBE_EVERY
         redis.hset("wecom:robots:broken", next(iter(redis.hkeys("wecom:robots:broken"))), json.dumps(info))
         fake_api.bad_robot_keys.clear()  # the key works again
         assert sweep_robots()["probed"] == 1

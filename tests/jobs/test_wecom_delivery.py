@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.clients import get_client, wecom_api
-from jobs.delivery import deliver_outbox
+from delivery.outbox import deliver_outbox
 from models import Outbox, OutboxStatus, db
-from tests.wecom_push import wecom_settings
+from tests.support.wecom_push import wecom_settings
 
 
 @pytest.fixture

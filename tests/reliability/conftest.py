@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests import figures
 from tests.conftest import settings_for_tests
-from tests.reliability.harness import RedisServer, Worker, worker_env
+from tests.support import figures
+from tests.support.harness import RedisServer, Worker, worker_env
 
 # The fault tests shorten the drain flag's life so a killed drain is noticed in seconds, not minutes.
 FLAG_TTL = 3
 # …and a killed sender's claim on the replies it had in flight.
 CLAIM_TTL = 5
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: a fault test that takes tens of seconds (still part of make test)")
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from werkzeug.wrappers import Response
 
-from tests.fakes.wechat_api import FakeWeChatApi
+from tests.support.fakes.wechat_api import FakeWeChatApi
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 

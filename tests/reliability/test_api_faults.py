@@ -14,10 +14,10 @@ import pytest
 from rq import Retry
 
 from models import Outbox, OutboxStatus, TicketEvent, db
-from tests import figures
 from tests.conftest import drain, settings_for_tests
 from tests.reliability.faulty_api import FaultyApi
-from tests.reliability.harness import post_push, resident_pushes
+from tests.support import figures
+from tests.support.harness import post_push, resident_pushes
 
 MESSAGES = 400
 OUT_OF_WINDOW_EVERY = 25
@@ -37,10 +37,10 @@ def faulty_api():
 
 @pytest.fixture
 def api_app(app, database_url, redis_url, faulty_api, monkeypatch):
-    import jobs.delivery
+    import delivery.outbox
     from app import create_app
 
-    monkeypatch.setattr(jobs.delivery, "DELIVERY_RETRY", Retry(max=5, interval=0))
+    monkeypatch.setattr(delivery.outbox, "DELIVERY_RETRY", Retry(max=5, interval=0))
     service = create_app(
         "test", overrides=settings_for_tests(database_url, redis_url, faulty_api.base_url, OUTBOUND_TIMEOUT=0.3)
     )

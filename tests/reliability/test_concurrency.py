@@ -13,14 +13,14 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
+from delivery.outbox import deliver_many, deliver_outbox
 from handlers.parsing import get_parser
-from handlers.sweep import run_sweep
-from handlers.tickets import create_ticket
-from jobs.delivery import deliver_many, deliver_outbox
 from jobs.intake import process_batch
 from models import ApiToken, InboundMessage, Outbox, Ticket, TicketEvent, User, db, hash_token, utcnow
-from tests import figures
-from tests.reliability.harness import post_push, resident_pushes
+from tests.support import figures
+from tests.support.harness import post_push, resident_pushes
+from workflow.sweep import run_sweep
+from workflow.tickets import create_ticket
 
 ROUNDS = 10
 

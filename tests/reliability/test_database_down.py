@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import figures
 from tests.conftest import drain, settings_for_tests
-from tests.reliability.harness import free_port, outcome, post_push, resident_pushes
+from tests.support import figures
+from tests.support.harness import free_port, outcome, post_push, resident_pushes
 
 BEFORE, DURING, AFTER = 100, 200, 100
 

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tests import figures
-from tests.reliability.harness import outcome, post_push, recover, resident_pushes, wait_for
+from tests.support import figures
+from tests.support.harness import outcome, post_push, recover, resident_pushes, wait_for
 
 MESSAGES = 2000
 RATE = 150

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.delivery import DELIVERY_CONCURRENCY
-from tests import figures
-from tests.reliability.harness import outcome, pending_outbox, post_push, recover, resident_pushes, wait_for
+from delivery.outbox import DELIVERY_CONCURRENCY
+from tests.support import figures
+from tests.support.harness import outcome, pending_outbox, post_push, recover, resident_pushes, wait_for
 
 MESSAGES = 2000
 RATE = 150

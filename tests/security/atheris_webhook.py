@@ -19,8 +19,8 @@ import atheris
 with atheris.instrument_imports(include=["bot", "xmltodict", "wechatpy"]):
     from app import create_app
 
-from tests.security.corpus import mp_plain, mp_safe
-from tests.wechat_push import AES_KEY, APPID, TOKEN
+from tests.support.corpus import mp_plain, mp_safe
+from tests.support.wechat_push import AES_KEY, APPID, TOKEN
 
 
 def build_app():

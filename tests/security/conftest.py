@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from tests import figures
+from tests.support import figures
 
 
 def pytest_sessionfinish(session, exitstatus):
     figures.write()
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes tens of seconds (still part of make test)")

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from demand import DemandParser
-from tests import figures
-from tests.security.corpus import (
+from tests.support import figures
+from tests.support.corpus import (
     APP,
     BOT,
     MP,
@@ -25,7 +25,7 @@ from tests.security.corpus import (
     mp_safe,
     work_query,
 )
-from tests.wecom_push import wecom_settings
+from tests.support.wecom_push import wecom_settings
 
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))

@@ -8,11 +8,11 @@ import time
 import pytest
 
 from models import InboundMessage, Ticket, db
-from tests import figures
 from tests.conftest import drain
-from tests.console.helpers import signed_in
-from tests.security.corpus import BOT, MP, injection_pushes, refused_cases
-from tests.wecom_push import wecom_settings
+from tests.support import figures
+from tests.support.corpus import BOT, MP, injection_pushes, refused_cases
+from tests.support.wecom_push import wecom_settings
+from tests.web.console.helpers import signed_in
 
 CASES = refused_cases()
 INJECTED = injection_pushes()

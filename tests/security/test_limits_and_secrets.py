@@ -11,12 +11,12 @@ import pytest
 
 from jobs.intake import PENDING_KEY, recover_inbound
 from models import InboundMessage, InboundStatus, db
-from tests import figures
 from tests.conftest import drain
-from tests.console.helpers import csrf_from, make_user
-from tests.security.corpus import mp_plain
-from tests.wechat_push import encrypted_push, text_xml
-from tests.wecom_push import wecom_settings
+from tests.support import figures
+from tests.support.corpus import mp_plain
+from tests.support.wechat_push import encrypted_push, text_xml
+from tests.support.wecom_push import wecom_settings
+from tests.web.console.helpers import csrf_from, make_user
 
 TEST = "tests/security/test_limits_and_secrets.py"
 
@@ -24,7 +24,7 @@ TEST = "tests/security/test_limits_and_secrets.py"
 @pytest.fixture(autouse=True)
 def one_window(monkeypatch):
     """Every count of a test lands in one rate-limit window (a real minute boundary would reset them)."""
-    import ratelimit
+    from ops import ratelimit
 
     monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_000.0)
 
@@ -115,7 +115,7 @@ def test_an_unsigned_flood_gets_429_quickly_and_a_signed_push_still_lands(app, m
 
 
 def test_limits_fail_open_when_redis_is_down(app, monkeypatch):
-    from extensions import redis_from_url
+    from ops.redis_client import redis_from_url
 
     monkeypatch.setitem(app.extensions, "redis", redis_from_url("redis://127.0.0.1:9/0"))  # as the app builds it
     monkeypatch.setitem(app.config, "RATE_LIMIT_OPENID", 1)
@@ -185,7 +185,7 @@ def test_secrets_never_reach_the_log(app, region, fake_api, monkeypatch):
     }
     for key, value in secrets_in_play.items():
         monkeypatch.setitem(app.config, key, value)
-    from logging_setup import install_handler
+    from ops.logs import install_handler
 
     handler = install_handler(app.config)  # Alembic's fileConfig (the session's migration) replaced it
     root = logging.getLogger()

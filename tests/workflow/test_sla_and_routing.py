@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from config import CONFIG_DIR
-from workflow.routing import RoutingRule, load_routing, route, similarity
-from workflow.sla import Duration, add_working_days, load_sla
+from workflow.rules.routing import RoutingRule, load_routing, route, similarity
+from workflow.rules.sla import Duration, add_working_days, load_sla
 
 CST = timezone(timedelta(hours=8))
 

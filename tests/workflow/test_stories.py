@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from delivery.outbox import enqueue_delivery
 from handlers.parsing import get_parser
-from handlers.stats import region_stats
-from handlers.sweep import run_sweep
-from handlers.tickets import create_ticket
-from handlers.workflow import ActionRefused, apply_action
-from jobs.delivery import enqueue_delivery
 from models import ApiToken, Outbox, Resident, Ticket, TicketStatus, User, db, hash_token
+from reports.stats import region_stats
 from tests.handlers.test_intake_flow import acks, push, tickets
-from tests.wechat_push import text_xml
+from tests.support.wechat_push import text_xml
+from workflow.sweep import run_sweep
+from workflow.tickets import create_ticket
+from workflow.transitions import ActionRefused, apply_action
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=CST)  # a Monday

@@ -1,0 +1,596 @@
+"""The staff work queue and ticket page: what is mine, what is due first, what happened, what I may do.
+
+Everything is limited to the user's region subtree (workflow.scope). Personal data is masked for roles
+that do not call residents back (User.sees_personal_data). Staff actions go through
+workflow.transitions.apply_action, so the console refuses exactly what the API refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlparse
+
+from demand.taxonomy import Taxonomy
+from models import (
+    OPEN_STATUSES,
+    InboundMessage,
+    RegionNode,
+    Ticket,
+    TicketStatus,
+    User,
+    UTCDateTime,
+    add_event,
+    db,
+)
+from ops.privacy import mask_id_card, mask_name, mask_phone, mask_text
+from workflow.rules.sla import LOCAL_TZ
+from workflow.scope import (
+    READ_ONLY_ROLES,
+    in_scope,
+    may_change,
+    node_names,
+    scope_codes,
+    visible_filter,
+    visible_ticket,
+)
+from workflow.transitions import ActionRefused, apply_action
+
+S = TicketStatus
+PER_PAGE = 50
+MAX_PER_PAGE = 100
+# Statuses whose clocks run (WAITING is paused on the resident, so it is never overdue).
+RUNNING = (S.ASSIGNED, S.SIGNED, S.PROCESSING)
+STATUS_GROUPS = {"open": tuple(OPEN_STATUSES), "done": (S.RESOLVED, S.CLOSED, S.CANCELLED), "all": ()}
+URGENCY_LABELS = {"urgent": "紧急", "normal": "一般"}
+# Staff-facing names (models.STATUS_LABELS speaks to the resident: "待您补充信息").
+STAFF_STATUS_LABELS: dict[str, str] = {
+    S.ASSIGNED: "待签收",
+    S.SIGNED: "已签收",
+    S.PROCESSING: "办理中",
+    S.WAITING: "待居民补充",
+    S.RESOLVED: "已办结（待评价）",
+    S.CLOSED: "已结案",
+    S.CANCELLED: "已取消",
+}
+CHANNEL_LABELS = {"mp": "公众号", "wecom": "企业微信", "open311": "Open311", "console": "工作台"}
+EVENT_LABELS = {
+    "created": "受理",
+    "assigned": "派单",
+    "sign": "签收",
+    "start": "开始办理",
+    "resolve": "办结",
+    "assign": "改派",
+    "escalate": "提级",
+    "summon": "吹哨（协办）",
+    "return": "退单",
+    "request_info": "请居民补充",
+    "merge": "合并到其他工单",
+    "merged_from": "合并入本单",
+    "reopen": "重新办理",
+    "close": "结案",
+    "cancelled": "取消",
+    "reminded": "催办",
+    "handler_reminded": "催办协办单位",
+    "overdue": "超期",
+    "corrected": "人工更正",
+    "supplemented": "居民补充",
+    "asked": "追问居民",
+    "duplicate_joined": "重复诉求并入",
+    "attachment": "附件",
+    "located": "定位",
+    "rated": "评价",
+    "rating_expired": "评价超时",
+    "notify_failed": "通知失败",
+}
+# Which forms the ticket page offers in each status (a hint only: apply_action decides).
+ACTION_STATUSES: dict[str, tuple[str, ...]] = {
+    "sign": (S.ASSIGNED,),
+    "start": (S.SIGNED,),
+    "resolve": (S.SIGNED, S.PROCESSING),
+    "request_info": (S.ASSIGNED, S.SIGNED, S.PROCESSING),
+    "return": (S.ASSIGNED, S.SIGNED, S.PROCESSING),
+    "escalate": (S.ASSIGNED, S.SIGNED, S.PROCESSING),
+    "assign": tuple(OPEN_STATUSES),
+    "summon": tuple(OPEN_STATUSES),
+    "merge": tuple(OPEN_STATUSES),
+    "reopen": (S.RESOLVED, S.CLOSED),
+    "close": (S.RESOLVED, *OPEN_STATUSES),
+}
+ACTION_LABELS = {
+    "sign": "签收",
+    "start": "开始办理",
+    "resolve": "办结",
+    "request_info": "请居民补充信息",
+    "return": "退单",
+    "escalate": "提级",
+    "assign": "派单 / 改派",
+    "summon": "吹哨（请协办单位）",
+    "merge": "合并到另一工单",
+    "reopen": "重新办理",
+    "close": "结案",
+}
+
+
+# --- time ------------------------------------------------------------------------------------------
+
+
+def local(moment: datetime | None) -> str:
+    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def span_text(delta: timedelta) -> str:
+    minutes = int(abs(delta.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}天{hours}小时"
+    if hours:
+        return f"{hours}小时{minutes}分"
+    return f"{minutes}分钟"
+
+
+def time_left(due: datetime | None, now: datetime) -> tuple[str, str]:
+    """(text, state) for a deadline: state is ok | soon (< 4 h) | overdue | none."""
+    if due is None:
+        return "无时限", "none"
+    delta = due - now
+    if delta.total_seconds() < 0:
+        return f"已超时 {span_text(delta)}", "overdue"
+    return f"剩余 {span_text(delta)}", "soon" if delta < timedelta(hours=4) else "ok"
+
+
+def next_due_expr():
+    """The next deadline that matters: signing while unsigned, else resolving."""
+    expr = db.case(
+        (Ticket.status == S.ASSIGNED, db.func.coalesce(Ticket.sign_due_at, Ticket.due_at)), else_=Ticket.due_at
+    )
+    return db.type_coerce(expr, UTCDateTime)
+
+
+def next_due(ticket: Ticket) -> datetime | None:
+    if ticket.status == S.ASSIGNED and ticket.sign_due_at is not None:
+        return ticket.sign_due_at
+    return ticket.due_at
+
+
+def is_overdue(ticket: Ticket, now: datetime) -> bool:
+    due = next_due(ticket)
+    return ticket.status in RUNNING and due is not None and due < now
+
+
+# --- the queue --------------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueFilters:
+    status: str = "open"  # open | done | all | one TicketStatus
+    category: str = ""
+    urgency: str = ""
+    grid: str = ""
+    overdue: bool = False
+    date_from: date | None = None
+    date_to: date | None = None
+    q: str = ""
+    page: int = 1
+    per_page: int = PER_PAGE
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> QueueFilters:
+        """Read query-string values; anything malformed is dropped and named in `errors`."""
+        filters = cls()
+        status = (args.get("status") or "open").strip()
+        if status in STATUS_GROUPS or status in set(S):
+            filters.status = status
+        else:
+            filters.errors.append("状态")
+        filters.category = (args.get("category") or "").strip()[:32]
+        urgency = (args.get("urgency") or "").strip()
+        filters.urgency = urgency if urgency in URGENCY_LABELS else ""
+        filters.grid = (args.get("grid") or "").strip()[:32]
+        filters.overdue = (args.get("overdue") or "") in ("1", "on", "true")
+        filters.q = (args.get("q") or "").strip()[:100]
+        for name in ("date_from", "date_to"):
+            value = (args.get(name) or "").strip()
+            if value:
+                try:
+                    setattr(filters, name, date.fromisoformat(value))
+                except ValueError:
+                    filters.errors.append("日期")
+        try:
+            filters.page = max(1, int(args.get("page") or 1))
+            filters.per_page = min(MAX_PER_PAGE, max(1, int(args.get("per_page") or PER_PAGE)))
+        except ValueError:
+            filters.errors.append("页码")
+        return filters
+
+    def as_args(self, **changes) -> dict[str, str]:
+        """The non-default filters as query-string values (for paging links and exports)."""
+        values = {
+            "status": self.status if self.status != "open" else "",
+            "category": self.category,
+            "urgency": self.urgency,
+            "grid": self.grid,
+            "overdue": "1" if self.overdue else "",
+            "date_from": self.date_from.isoformat() if self.date_from else "",
+            "date_to": self.date_to.isoformat() if self.date_to else "",
+            "q": self.q,
+            "page": str(self.page) if self.page != 1 else "",
+        }
+        values.update({k: str(v) for k, v in changes.items()})
+        return {k: v for k, v in values.items() if v}
+
+
+@dataclass
+class QueueRow:
+    id: int
+    number: str
+    status: str
+    status_label: str
+    category: str
+    subcategory: str
+    urgency: str
+    grid_name: str
+    owner_name: str
+    summary: str
+    created_at: str
+    due_label: str
+    due_at: str
+    left_text: str
+    left_state: str
+    overdue: bool
+    escalation_level: int
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+
+def local_day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), LOCAL_TZ)
+
+
+def queue_query(user: User, filters: QueueFilters, now: datetime, codes: list[str] | None = None):
+    """The SELECT for the user's queue with the filters applied (unordered)."""
+    query = db.select(Ticket).filter(visible_filter(user, codes), Ticket.merged_into_id.is_(None))
+    statuses = STATUS_GROUPS.get(filters.status, (filters.status,))
+    if statuses:
+        query = query.filter(Ticket.status.in_([str(s) for s in statuses]))
+    if filters.category:
+        query = query.filter(Ticket.category == filters.category)
+    if filters.urgency:
+        query = query.filter(Ticket.urgency == filters.urgency)
+    if filters.grid:
+        query = query.filter(Ticket.grid_code == filters.grid)
+    if filters.overdue:
+        query = query.filter(Ticket.status.in_([str(s) for s in RUNNING]), next_due_expr() < now)
+    if filters.date_from:
+        query = query.filter(Ticket.created_at >= local_day_start(filters.date_from))
+    if filters.date_to:
+        query = query.filter(Ticket.created_at < local_day_start(filters.date_to + timedelta(days=1)))
+    if filters.q:
+        text = db.or_(
+            Ticket.description.contains(filters.q, autoescape=True),
+            Ticket.location_text.contains(filters.q, autoescape=True),
+            Ticket.place.contains(filters.q, autoescape=True),
+        )
+        query = query.filter(db.or_(Ticket.number.startswith(filters.q, autoescape=True), text))
+    return query
+
+
+def search_queue(user: User, filters: QueueFilters, now: datetime) -> QueuePage:
+    """One page of the user's queue, soonest deadline first (tickets without one last)."""
+    codes = scope_codes(user)
+    query = queue_query(user, filters, now, codes)
+    total = db.session.execute(db.select(db.func.count()).select_from(query.subquery())).scalar_one()
+    pages = max(1, -(-total // filters.per_page))
+    page = min(filters.page, pages)
+    due = next_due_expr()
+    tickets = (
+        db.session.execute(
+            query.order_by(due.is_(None), due, Ticket.id).limit(filters.per_page).offset((page - 1) * filters.per_page)
+        )
+        .scalars()
+        .all()
+    )
+    names = node_names([t.grid_code for t in tickets] + [t.owner_code for t in tickets])
+    unmasked = user.sees_personal_data
+    rows = []
+    for t in tickets:
+        due_at = next_due(t)
+        running = t.status in RUNNING
+        left_text, left_state = (
+            time_left(due_at, now) if running else (STAFF_STATUS_LABELS.get(t.status, t.status), "none")
+        )
+        description = t.description or ""
+        summary = description if unmasked else mask_text(description)
+        rows.append(
+            QueueRow(
+                id=t.id,
+                number=t.number or str(t.id),
+                status=t.status,
+                status_label=STAFF_STATUS_LABELS.get(t.status, t.status),
+                category=t.category or "未分类",
+                subcategory=t.subcategory or "",
+                urgency=t.urgency,
+                grid_name=names.get(t.grid_code, t.grid_code or ""),
+                owner_name=names.get(t.owner_code, t.owner_code or ""),
+                summary=summary[:80] + ("…" if len(summary) > 80 else ""),
+                created_at=local(t.created_at),
+                due_label="签收时限" if t.status == S.ASSIGNED and t.sign_due_at else "办结时限",
+                due_at=local(due_at),
+                left_text=left_text,
+                left_state=left_state,
+                overdue=running and left_state == "overdue",
+                escalation_level=t.escalation_level,
+            )
+        )
+    return QueuePage(rows=rows, total=total, page=page, pages=pages, per_page=filters.per_page)
+
+
+# --- the ticket page ---------------------------------------------------------------------------------
+
+
+def safe_url(url: object) -> str | None:
+    """Only http(s) links are shown (a javascript: URL would run in the console's origin)."""
+    if not isinstance(url, str):
+        return None
+    parsed = urlparse(url.strip())
+    return url.strip() if parsed.scheme in ("http", "https") and parsed.netloc else None
+
+
+ROUTING_REASONS = {
+    "grid": "诉求地点所在网格",
+    "reporter_grid": "反映人所在网格",
+    "named_node": "诉求中提到的单位",
+    "county_intake": "未能定位，由县级受理中心派单",
+}
+
+
+def routing_reason(reason: str | None) -> str:
+    """workflow.tickets' routing reason ("grid+rule") in words."""
+    if not reason:
+        return ""
+    base, rule = reason.removesuffix("+rule"), reason.endswith("+rule")
+    return ROUTING_REASONS.get(base, base) + ("，按类别规则上提" if rule else "")
+
+
+def _actor_label(actor: str, unmasked: bool) -> str:
+    kind, _, ident = (actor or "").partition(":")
+    labels = {"staff": "工作人员", "resident": "居民", "officer": "信息员", "system": "系统", "api": "接口"}
+    if kind in ("resident", "officer") and ident and not unmasked:
+        ident = ident[:4] + "…"
+    label = labels.get(kind, kind)
+    return f"{label} {ident}".strip() if ident else label
+
+
+def _event_details(event, names: dict[str, str]) -> list[str]:
+    data = event.data or {}
+    details = []
+    if data.get("from_status") and data.get("to_status") and data["from_status"] != data["to_status"]:
+        details.append(
+            f"{STAFF_STATUS_LABELS.get(data['from_status'], data['from_status'])} → "
+            f"{STAFF_STATUS_LABELS.get(data['to_status'], data['to_status'])}"
+        )
+    for key, label in (("from_owner", "原承办"), ("to_owner", "新承办"), ("owner", "承办"), ("node", "单位")):
+        if data.get(key):
+            details.append(f"{label}：{names.get(data[key], data[key])}")
+    if data.get("handlers"):
+        role = {"lead": "主办", "co": "协办"}
+        details.append(
+            "协办："
+            + "、".join(
+                f"{names.get(h.get('node'), h.get('node'))}（{role.get(h.get('role'), '')}）"
+                for h in data["handlers"]
+                if isinstance(h, dict)
+            )
+        )
+    if data.get("into"):
+        details.append(f"并入：{data['into']}")
+    if data.get("source"):
+        details.append(f"来源工单：{data['source']}")
+    if isinstance(data.get("changes"), dict):
+        for name, change in data["changes"].items():
+            if isinstance(change, dict):
+                old, new = change.get("from"), change.get("to")
+                if name == "grid":
+                    old, new = names.get(old, old), names.get(new, new)
+                details.append(f"{CORRECTABLE.get(name, name)}：{old or '空'} → {new or '空'}")
+    if "on_time" in data:
+        details.append("按时" if data["on_time"] else "超时")
+    if data.get("reason") and event.kind == "assigned":
+        details.append(f"依据：{routing_reason(data['reason'])}")
+    return details
+
+
+def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
+    """Everything the ticket page shows, masked for the user's role."""
+    unmasked = user.sees_personal_data
+    mask = (lambda text: text or "") if unmasked else (lambda text: mask_text(text or ""))
+    event_codes = []
+    for e in ticket.events:
+        data = e.data or {}
+        event_codes += [data.get(k) for k in ("from_owner", "to_owner", "owner", "node")]
+        event_codes += [h.get("node") for h in data.get("handlers") or [] if isinstance(h, dict)]
+        changes = data.get("changes") if isinstance(data.get("changes"), dict) else {}
+        event_codes += [(changes.get("grid") or {}).get(k) for k in ("from", "to")]
+    names = node_names(
+        [ticket.grid_code, ticket.owner_code, *[h.node_code for h in ticket.handlers], *[c for c in event_codes if c]]
+    )
+    originals = db.session.execute(
+        db.select(InboundMessage.received_at, InboundMessage.channel, InboundMessage.content)
+        .filter(InboundMessage.ticket_id == ticket.id, InboundMessage.content.is_not(None))
+        .order_by(InboundMessage.id)
+    ).all()
+    words = [
+        {"at": local(at), "channel": CHANNEL_LABELS.get(ch, ch), "text": mask(text)}
+        for at, ch, text in originals
+        if (text or "").strip()
+    ]
+    if not words and (ticket.fields or {}).get("original_text"):
+        words.append(
+            {
+                "at": local(ticket.created_at),
+                "channel": CHANNEL_LABELS.get(ticket.channel, ticket.channel),
+                "text": mask(ticket.fields["original_text"]),
+            }
+        )
+    attachments = []
+    for e in ticket.events:
+        if e.kind != "attachment":
+            continue
+        data = e.data or {}
+        attachments.append(
+            {
+                "at": local(e.created_at),
+                "type": data.get("media_type") or "",
+                "image": safe_url(data.get("PicUrl")) if data.get("media_type") == "image" else None,
+                "url": safe_url(data.get("url") or data.get("PicUrl")),
+                "title": data.get("title") or "",
+                "media_id": data.get("MediaId") or "",
+            }
+        )
+    timeline = [
+        {
+            "at": local(e.created_at),
+            "kind": e.kind,
+            "label": EVENT_LABELS.get(e.kind, e.kind),
+            "actor": _actor_label(e.actor, unmasked),
+            "note": mask(e.note) if e.note else "",
+            "details": _event_details(e, names),
+        }
+        for e in ticket.events
+    ]
+    running = ticket.status in RUNNING
+    deadlines = []
+    for label, moment, done_at in (
+        ("签收时限", ticket.sign_due_at, ticket.signed_at),
+        ("首次答复时限", ticket.respond_due_at, ticket.first_response_at),
+        ("办结时限", ticket.due_at, ticket.resolved_at),
+    ):
+        if moment is None:
+            continue
+        if done_at is not None:
+            on_time = done_at <= moment
+            text, state = f"已于 {local(done_at)} 完成" + ("" if on_time else "（逾期）"), "done" if on_time else "late"
+        elif ticket.status == S.WAITING:
+            text, state = "等待居民补充，计时暂停", "paused"
+        elif not running:
+            text, state = STAFF_STATUS_LABELS.get(ticket.status, ticket.status), "none"
+        else:
+            text, state = time_left(moment, now)
+        deadlines.append({"label": label, "at": local(moment), "text": text, "state": state})
+    reporters = [
+        {
+            "channel": CHANNEL_LABELS.get(r.channel, r.channel),
+            "name": (r.name if unmasked else mask_name(r.name)) if r.name else "",
+            "phone": (r.phone if unmasked else mask_phone(r.phone)) if r.phone else "",
+            "id_card": (r.id_card if unmasked else mask_id_card(r.id_card)) if r.id_card else "",
+        }
+        for r in ticket.reporters
+    ]
+    fields = {}
+    for key, value in (ticket.fields or {}).items():
+        if key in ("original_text", "paused_from", "routed_by") or value in (None, "", [], {}):
+            continue
+        text = value if isinstance(value, str) else str(value)
+        fields[key] = text if unmasked else (mask_name(text) if key == "reporter" else mask_text(text))
+    may_act = user.role not in READ_ONLY_ROLES
+    return {
+        "ticket": ticket,
+        "status_label": STAFF_STATUS_LABELS.get(ticket.status, ticket.status),
+        "channel": CHANNEL_LABELS.get(ticket.channel, ticket.channel),
+        "grid_name": names.get(ticket.grid_code, ticket.grid_code or ""),
+        "owner_name": names.get(ticket.owner_code, ticket.owner_code or ""),
+        "description": mask(ticket.description),
+        "words": words,
+        "attachments": attachments,
+        "timeline": timeline,
+        "deadlines": deadlines,
+        "overdue": is_overdue(ticket, now),
+        "reporters": reporters,
+        "fields": fields,
+        "routed_by": routing_reason((ticket.fields or {}).get("routed_by")),
+        "handlers": [
+            {
+                "code": h.node_code,
+                "name": names.get(h.node_code, h.node_code),
+                "role": h.role,
+                "status": h.status,
+                "sign_due": local(h.sign_due_at),
+                "mine": in_scope(user, h.node_code),
+            }
+            for h in ticket.handlers
+        ],
+        "actions": [name for name, statuses in ACTION_STATUSES.items() if ticket.status in statuses] if may_act else [],
+        "may_correct": may_change(user, ticket),
+    }
+
+
+# --- acting -----------------------------------------------------------------------------------------
+
+
+def staff_action(user: User, ticket_id: int, name: str, note: str | None, params: dict, now: datetime):
+    """Apply one workflow action as this user. Returns (ticket, outbox ids to enqueue after commit).
+
+    Raises ActionRefused: 404 when the ticket is not visible, 403 for read-only roles or outside the region,
+    400/409 from the workflow. The caller commits on success and rolls back on refusal."""
+    if user.role in READ_ONLY_ROLES:
+        raise ActionRefused(403, "viewer 角色只能查看")
+    ticket = visible_ticket(user, ticket_id, for_update=True)
+    if ticket is None:
+        raise ActionRefused(404, "工单不存在或不在您的管辖范围内")
+    outbox = apply_action(ticket, name, f"staff:{user.username}", now, note=note, user=user, **params)
+    return ticket, [message.id for message in outbox]
+
+
+CORRECTABLE = {"category": "类别", "subcategory": "子类", "urgency": "紧急程度", "grid": "网格"}
+
+
+def correct_ticket(
+    ticket: Ticket, user: User, values: Mapping[str, str], taxonomy: Taxonomy, now: datetime, note: str | None = None
+):
+    """Staff fix the parser's fields (category/subcategory/urgency/grid); one "corrected" event records
+    each change (from → to). Deadlines and the owner stay as they are: re-dispatch is the assign action.
+    Raises ActionRefused(403/400)."""
+    if not may_change(user, ticket):
+        raise ActionRefused(403, "您不能更正该工单")
+    category = (values.get("category") or "").strip() or ticket.category
+    subcategory = (values.get("subcategory") or "").strip() or None
+    urgency = (values.get("urgency") or "").strip() or ticket.urgency
+    grid = (values.get("grid") or "").strip() or ticket.grid_code
+    if category not in taxonomy.names:
+        raise ActionRefused(400, f"未知的类别：{category}")
+    if subcategory and subcategory not in taxonomy.subcategories(category):
+        raise ActionRefused(400, f"“{subcategory}”不是“{category}”的子类")
+    if urgency not in URGENCY_LABELS:
+        raise ActionRefused(400, "紧急程度只能是 紧急 或 一般")
+    if grid != ticket.grid_code:
+        node = db.session.execute(db.select(RegionNode).filter_by(code=grid)).scalar_one_or_none()
+        if node is None or node.tier != "grid":
+            raise ActionRefused(400, "请选择一个网格")
+        if not in_scope(user, grid):
+            raise ActionRefused(403, "该网格不在您的管辖范围内")
+    new = {"category": category, "subcategory": subcategory, "urgency": urgency, "grid": grid}
+    old = {
+        "category": ticket.category,
+        "subcategory": ticket.subcategory,
+        "urgency": ticket.urgency,
+        "grid": ticket.grid_code,
+    }
+    changes = {k: {"from": old[k], "to": new[k]} for k in new if (old[k] or None) != (new[k] or None)}
+    if not changes:
+        raise ActionRefused(400, "没有需要更正的内容")
+    ticket.category, ticket.subcategory, ticket.urgency, ticket.grid_code = category, subcategory, urgency, grid
+    if "category" in changes or "subcategory" in changes:
+        ticket.confidence = 1.0  # a person decided
+    event = add_event(ticket, "corrected", f"staff:{user.username}", (note or "").strip() or None, changes=changes)
+    event.created_at = now
+    return event
