@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_, select, true
 
+from config import LOCAL_TZ
 from models import Member, RegionNode, Resident, ResidentTag, db
 from models.region import MEMBER_ROLES, TIER_RANK
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 RESIDENT = "resident"
 # The grid team (DESIGN.md): grid officer, party-group leader, village cadre, police.

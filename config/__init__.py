@@ -11,9 +11,15 @@ import binascii
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 CONFIG_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = CONFIG_DIR.parent
+
+
+# The county's clock: deadlines, working days, digests and every time a person reads.
+COUNTY_TIMEZONE = "Asia/Shanghai"
+LOCAL_TZ = ZoneInfo(COUNTY_TIMEZONE)
 
 
 class ConfigError(ValueError):
@@ -71,7 +77,7 @@ class Config:
     DIALOG_TTL = 30 * 60
     # Image/voice/location messages join the resident's ticket if it is at most this old (seconds).
     ATTACH_WINDOW = 2 * 60 * 60
-    TIMEZONE = "Asia/Shanghai"
+    TIMEZONE = COUNTY_TIMEZONE
     # Console sessions: cookies only over HTTPS (browsers also accept them on http://localhost),
     # never readable by scripts, not sent on cross-site requests; a working day long.
     SESSION_COOKIE_NAME = "civic_console"

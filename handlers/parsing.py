@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import time
+from functools import cache
 from pathlib import Path
 
-from demand import DemandParser, Gazetteer
+from demand import DemandParser, Gazetteer, Taxonomy, load_taxonomy
 from models import RegionNode, db, region_tree
 
 _cache: dict = {"key": None, "parser": None, "checked": 0.0}
@@ -45,3 +46,9 @@ def get_parser(instance_path: str) -> DemandParser:
 
 def reset_parser_cache() -> None:
     _cache.update(key=None, parser=None, checked=0.0)
+
+
+@cache
+def taxonomy() -> Taxonomy:
+    """The county's category tree (config/taxonomy.yaml), loaded once per process for the web layers."""
+    return load_taxonomy()

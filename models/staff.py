@@ -33,6 +33,11 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQL
     def sees_personal_data(self) -> bool:
         return self.role in UNMASKED_ROLES
 
+    @property
+    def actor(self) -> str:
+        """How this account signs events and audit rows, whatever the channel (console, API, Open311)."""
+        return f"staff:{self.username}"
+
 
 class ApiToken(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
     """Only a hash is stored; the token itself is shown once, at creation."""

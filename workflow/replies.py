@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from config import LOCAL_TZ
 
 EMERGENCY_HINT = "如遇危及生命财产安全的紧急情况，请立即拨打110、119或120。"
 

@@ -23,10 +23,10 @@ from models import (
     node_by_code,
     ticket_by_number,
 )
+from models.region import TIER_RANK
 from workflow import replies
 from workflow.group_notices import notify_groups
 from workflow.notify import notify_reporters
-from workflow.rules.routing import TIER_RANK
 from workflow.tickets import add_reporter, set_deadlines, sla_table
 
 S = TicketStatus

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from flask import abort, current_app, g, jsonify, request
 
-from broadcasts.compose import (
-    BroadcastError,
-    cancel_broadcast,
-    create_broadcast,
-    failures,
-    finish_if_complete,
-    parse_request,
-    progress,
-    visible_to,
-)
-from broadcasts.sending import enqueue_fan_out, enqueue_release
-from models import Broadcast, db, utcnow
+from broadcasts import service
+from broadcasts.compose import BroadcastError, failures, progress
+from models import Broadcast, utcnow
 from web.api import bp
-
-
-def _actor() -> str:
-    return f"user:{g.user.username}"
 
 
 def _error(exc: BroadcastError):
@@ -53,58 +40,29 @@ def broadcast_dict(broadcast: Broadcast) -> dict:
 
 @bp.post("/broadcasts")
 def post_broadcast():
+    limit = int(current_app.config["BROADCAST_MONTHLY_LIMIT"])
     try:
-        wanted = parse_request(request.get_json(silent=True))
-        broadcast, counts = create_broadcast(
-            wanted,
-            actor=_actor(),
-            caller_role=g.user.role,
-            caller_region=g.user.region_code,
-            now=utcnow(),
-            limit=int(current_app.config["BROADCAST_MONTHLY_LIMIT"]),
-        )
+        submitted = service.submit(request.get_json(silent=True), g.user, utcnow(), limit)
     except BroadcastError as exc:
-        db.session.rollback()
         return _error(exc)
-    if broadcast is None:
-        over = counts.get("mp", {}).get("over_limit", 0)
-        return jsonify(
-            dry_run=True,
-            counts=counts,
-            over_limit=over,
-            would_be_refused=bool(over and not wanted.skip_over_limit),
-            total=sum(c["total"] for c in counts.values()),
-        )
-    db.session.commit()
-    enqueue_fan_out(broadcast.id)
-    return jsonify(id=broadcast.id, status=broadcast.status, counts=counts), 201
-
-
-def _visible(broadcast_id: int) -> Broadcast:
-    broadcast = db.session.get(Broadcast, broadcast_id)
-    if broadcast is None or not visible_to(broadcast, g.user.region_code):
-        abort(404)
-    return broadcast
+    if submitted.broadcast is None:
+        return jsonify(dry_run=True, **submitted.summary())
+    broadcast = submitted.broadcast
+    return jsonify(id=broadcast.id, status=broadcast.status, counts=submitted.counts), 201
 
 
 @bp.get("/broadcasts/<int:broadcast_id>")
 def get_broadcast(broadcast_id: int):
-    broadcast = _visible(broadcast_id)
-    if finish_if_complete(broadcast.id, utcnow()):  # the last tier-group message may have just gone out
-        db.session.refresh(broadcast)
+    broadcast = service.visible_broadcast(broadcast_id, g.user, utcnow())
+    if broadcast is None:
+        abort(404)
     return jsonify(broadcast_dict(broadcast))
 
 
 @bp.post("/broadcasts/<int:broadcast_id>/cancel")
 def post_cancel(broadcast_id: int):
-    _visible(broadcast_id)
-    if g.user.role not in ("admin", "staff"):
-        return jsonify(error="forbidden", message="only admin and staff accounts may cancel notices"), 403
     try:
-        broadcast = cancel_broadcast(broadcast_id, actor=_actor(), now=utcnow())
+        broadcast = service.cancel(broadcast_id, g.user, utcnow())
     except BroadcastError as exc:
-        db.session.rollback()
         return _error(exc)
-    db.session.commit()
-    enqueue_release(broadcast_id)
     return jsonify(broadcast_dict(broadcast))

@@ -6,20 +6,15 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 
+from broadcasts import service
 from broadcasts.compose import (
     CHANNEL_LABELS,
     PUBLISHER_ROLES,
     BroadcastError,
-    cancel_broadcast,
-    create_broadcast,
     failures,
-    finish_if_complete,
-    parse_request,
     progress,
-    visible_to,
 )
-from broadcasts.sending import enqueue_fan_out, enqueue_release
-from models import Broadcast, db, utcnow
+from models import Broadcast, utcnow
 from models.broadcast import FINAL_BROADCAST_STATUSES
 from web.console import bp, login_required
 from workflow.scope import node_names, region_choices
@@ -57,16 +52,9 @@ def _request_data(form, dry_run: bool) -> dict:
     }
 
 
-def _create(form, dry_run: bool):
-    wanted = parse_request(_request_data(form, dry_run))
-    return wanted, create_broadcast(
-        wanted,
-        actor=f"staff:{g.user.username}",
-        caller_role=g.user.role,
-        caller_region=g.user.region_code,
-        now=utcnow(),
-        limit=int(current_app.config["BROADCAST_MONTHLY_LIMIT"]),
-    )
+def _submit(form, dry_run: bool) -> service.Submission:
+    limit = int(current_app.config["BROADCAST_MONTHLY_LIMIT"])
+    return service.submit(_request_data(form, dry_run), g.user, utcnow(), limit)
 
 
 def _render_composer(status: int = 200, error: str | None = None, counts: dict | None = None):
@@ -97,18 +85,10 @@ def broadcast_new():
 def broadcast_count():
     """The audience count for the form as it stands (console.js calls it on every change)."""
     try:
-        wanted, (_, counts) = _create(request.form, dry_run=True)
+        submitted = _submit(request.form, dry_run=True)
     except BroadcastError as exc:
-        db.session.rollback()
         return exc.as_dict(), exc.status
-    over = counts.get("mp", {}).get("over_limit", 0)
-    return {
-        "counts": counts,
-        "total": sum(c["total"] for c in counts.values()),
-        "over_limit": over,
-        "would_be_refused": bool(over and not wanted.skip_over_limit),
-        "labels": CHANNEL_LABELS,
-    }
+    return {**submitted.summary(), "labels": CHANNEL_LABELS}
 
 
 @bp.post("/broadcasts")
@@ -116,24 +96,20 @@ def broadcast_count():
 def broadcast_create():
     dry_run = request.form.get("intent") == "count"
     try:
-        _, (broadcast, counts) = _create(request.form, dry_run=dry_run)
+        submitted = _submit(request.form, dry_run=dry_run)
     except BroadcastError as exc:
-        db.session.rollback()
         return _render_composer(exc.status, exc.message, exc.details.get("counts"))
+    broadcast = submitted.broadcast
     if broadcast is None:
-        return _render_composer(counts=counts)
-    db.session.commit()
-    enqueue_fan_out(broadcast.id)
+        return _render_composer(counts=submitted.counts)
     flash("通知已提交，正在发送", "ok")
     return redirect(url_for("console.broadcast_show", broadcast_id=broadcast.id), 303)
 
 
 def _visible(broadcast_id: int) -> Broadcast:
-    broadcast = db.session.get(Broadcast, broadcast_id)
-    if broadcast is None or not visible_to(broadcast, g.user.region_code):
+    broadcast = service.visible_broadcast(broadcast_id, g.user, utcnow())
+    if broadcast is None:
         abort(404)
-    if finish_if_complete(broadcast.id, utcnow()):  # the last tier-group message may have just gone out
-        db.session.refresh(broadcast)
     return broadcast
 
 
@@ -174,16 +150,12 @@ def broadcast_progress(broadcast_id: int):
 @bp.post("/broadcasts/<int:broadcast_id>/cancel")
 @login_required
 def broadcast_cancel(broadcast_id: int):
-    _visible(broadcast_id)
-    if g.user.role not in PUBLISHER_ROLES:
-        abort(403, description="只有管理员和工作人员可以撤回通知")
     try:
-        cancel_broadcast(broadcast_id, actor=f"staff:{g.user.username}", now=utcnow())
+        service.cancel(broadcast_id, g.user, utcnow())
     except BroadcastError as exc:
-        db.session.rollback()
+        if exc.status in (403, 404):
+            abort(exc.status, description=exc.message)
         flash(exc.message, "error")
         return redirect(url_for("console.broadcast_show", broadcast_id=broadcast_id), 303)
-    db.session.commit()
-    enqueue_release(broadcast_id)
     flash("已停止发送尚未发出的部分", "ok")
     return redirect(url_for("console.broadcast_show", broadcast_id=broadcast_id), 303)

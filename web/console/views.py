@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 
 from delivery.outbox import enqueue_delivery
-from demand.taxonomy import Taxonomy, load_taxonomy
+from handlers.parsing import taxonomy
 from models import audit, db, node_by_code, utcnow
 from reports.ledger import corrected_rows, corrections_csv, dashboard, ledger_rows, ledger_xlsx
 from web.console import bp, login_required
@@ -30,13 +30,6 @@ from workflow.transitions import ActionRefused
 
 DEFAULT_PERIOD_DAYS = 30
 MAX_PERIOD_DAYS = 366
-_taxonomy: dict[str, Taxonomy] = {}
-
-
-def taxonomy() -> Taxonomy:
-    if "t" not in _taxonomy:
-        _taxonomy["t"] = load_taxonomy()
-    return _taxonomy["t"]
 
 
 def _status_choices() -> list[tuple[str, str]]:

@@ -13,9 +13,8 @@ from werkzeug.exceptions import HTTPException
 
 from accounts.tokens import authenticate
 from delivery.outbox import enqueue_delivery
-from demand.taxonomy import Taxonomy, load_taxonomy
 from handlers.open311 import Open311Error, find_request, find_requests, services, submit_request
-from handlers.parsing import get_parser
+from handlers.parsing import get_parser, taxonomy
 from models import db, utcnow
 
 bp = Blueprint("open311", __name__)
@@ -31,13 +30,6 @@ ITEM_TAGS = {
     "endpoints": "endpoint",
     "formats": "format",
 }
-_taxonomy: dict[str, Taxonomy] = {}
-
-
-def taxonomy() -> Taxonomy:
-    if "t" not in _taxonomy:
-        _taxonomy["t"] = load_taxonomy()
-    return _taxonomy["t"]
 
 
 # --- rendering -----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-TIER_RANK = {"county": 0, "town": 1, "community": 2, "village": 2, "grid": 3}
+from models.region import TIER_RANK
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import yaml
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from config import LOCAL_TZ
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(h|wd|d)\s*$")
 
 
