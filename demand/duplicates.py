@@ -160,10 +160,22 @@ _THINGS: dict[str, tuple[str, ...]] = {
     "红绿灯": ("红绿灯", "信号灯", "交通灯"),
     "灯": ("灯",),
     "电梯": ("电梯",),
-    "下水道": ("下水道", "下水管", "下水", "排水管", "排水沟", "污水管", "地漏", "厕所往外返水", "厕所冲不下去"),
+    # 楼下水管 / 楼下水道: "4栋楼下水管破了" once the building number is gone, not 下水管.
+    "下水道": (
+        "下水道",
+        "楼下水道",
+        "下水管",
+        "下水",
+        "排水管",
+        "排水沟",
+        "污水管",
+        "地漏",
+        "厕所往外返水",
+        "厕所冲不下去",
+    ),
     "化粪池": ("化粪池", "粪水"),
     "井盖": ("井盖", "窨井", "检查井", "雨篦子"),
-    "水管": ("水管", "管道", "自来水管", "供水管"),
+    "水管": ("水管", "楼下水管", "管道", "自来水管", "供水管"),
     "水质": ("水质", "发黄", "黄黄的", "铁锈味", "水浑"),
     "停水": ("停水", "没水", "断水"),
     "水压": ("水压",),
@@ -208,6 +220,7 @@ _THINGS: dict[str, tuple[str, ...]] = {
     "食品": ("三无食品", "食品", "生产日期"),
     "计量": ("缺斤少两",),
     "盗窃": ("偷", "盗"),
+    "": ("偷偷", "悄悄"),  # "secretly": how, not what (an empty name is dropped)
     "绿化": ("绿化带", "绿化", "种菜"),
     "餐馆": ("餐馆", "饭店"),
 }
@@ -286,7 +299,8 @@ def problem_words(text: str, strip: Iterable[str] = ()) -> Problem:
 
     def take(match: re.Match[str]) -> str:
         kind, name = _VOCAB_LOOKUP[match.group(0)]
-        (things if kind == "thing" else states).add(name)
+        if name:
+            (things if kind == "thing" else states).add(name)
         return " "
 
     text = _VOCAB_PATTERN.sub(take, text)
