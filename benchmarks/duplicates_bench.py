@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -115,11 +115,8 @@ def _ratio(num: int, den: int) -> str:
     return f"{num / den:.3f} ({num}/{den})" if den else "n/a (0/0)"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    args.add_argument("--errors", action="store_true", help="list every wrong merge and missed duplicate")
-    opts = args.parse_args(argv)
-
+def run_pairs(path: Path = PAIRS, routing: Path = ROUTING) -> list[tuple[dict, object, bool]]:
+    """(row, new verdict, old rule joined?) for every labelled pair."""
     tree = region_tree()
     grids = [
         {"code": g["code"], "boundary": g.get("boundary"), "lat": g.get("lat"), "lng": g.get("lng")}
@@ -127,45 +124,57 @@ def main(argv: list[str] | None = None) -> int:
     ]
     parser = DemandParser(gazetteer=Gazetteer.from_region_tree(tree))
     taxonomy = load_taxonomy()
-    config = load_duplicate_config(ROUTING)
-    old_min = load_routing(ROUTING).duplicate_min_similarity
-    rows = list(csv.DictReader(PAIRS.open(encoding="utf-8")))
-
+    config = load_duplicate_config(routing)
+    old_min = load_routing(routing).duplicate_min_similarity
     results = []
-    for row in rows:
+    for row in csv.DictReader(path.open(encoding="utf-8")):
         old = prepare(
             parser, taxonomy, grids, row["text_a"], row["service_code_a"], _float(row["lat_a"]), _float(row["lng_a"])
         )
         new = prepare(
             parser, taxonomy, grids, row["text_b"], row["service_code_b"], _float(row["lat_b"]), _float(row["lng_b"])
         )
-        # The candidate is an open ticket: its Open311 code is its category pair (what the API publishes).
-        verdict = compare(new.facts, replace(old.facts), config)
-        results.append((row, verdict, old_rule(new, old, old_min)))
+        results.append((row, compare(new.facts, old.facts, config), old_rule(new, old, old_min)))
+    return results
 
+
+def figures(results: list[tuple[dict, object, bool]], split: str = "all") -> dict[str, tuple[int, int]]:
+    """(numerator, denominator) per figure for one split (tune | holdout | all)."""
+    chosen = [r for r in results if split == "all" or r[0]["split"] == split]
+    dup = [r for r in chosen if r[0]["label"] == "duplicate"]
+    diff = [r for r in chosen if r[0]["label"] != "duplicate"]
+    merged = [r for r in chosen if r[1].decision == MERGE]
+    good_merges = sum(r[0]["label"] == "duplicate" for r in merged)
+    old_joined = [r for r in chosen if r[2]]
+    old_good = sum(r[0]["label"] == "duplicate" for r in old_joined)
+    return {
+        "new  merge precision": (good_merges, len(merged)),
+        "new  merge recall": (good_merges, len(dup)),
+        "new  duplicates merged/suggested": (sum(r[1].decision in (MERGE, SUGGEST) for r in dup), len(dup)),
+        "new  different pairs suggested": (sum(r[1].decision == SUGGEST for r in diff), len(diff)),
+        "old  join precision": (old_good, len(old_joined)),
+        "old  join recall": (old_good, len(dup)),
+        "old  different problems joined": (len(old_joined) - old_good, len(diff)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    args.add_argument("--errors", action="store_true", help="list wrong merges, noisy suggestions, missed duplicates")
+    opts = args.parse_args(argv)
+    config = load_duplicate_config(ROUTING)
+    results = run_pairs()
     print(
-        f"pairs: {PAIRS.relative_to(PROJECT)} ({len(rows)}); thresholds: {ROUTING.relative_to(PROJECT)} "
+        f"pairs: {PAIRS.relative_to(PROJECT)} ({len(results)}); thresholds: {ROUTING.relative_to(PROJECT)} "
         f"merge_similarity={config.merge_similarity} suggest_similarity={config.suggest_similarity} "
         f"merge_distance_m={config.merge_distance_m:g} suggest_distance_m={config.suggest_distance_m:g}"
     )
     for split in ("tune", "holdout", "all"):
         chosen = [r for r in results if split == "all" or r[0]["split"] == split]
-        dup = [r for r in chosen if r[0]["label"] == "duplicate"]
-        diff = [r for r in chosen if r[0]["label"] != "duplicate"]
-        merged = [r for r in chosen if r[1].decision == MERGE]
-        good_merges = [r for r in merged if r[0]["label"] == "duplicate"]
-        found = [r for r in dup if r[1].decision in (MERGE, SUGGEST)]
-        noise = [r for r in diff if r[1].decision == SUGGEST]
-        old_joined = [r for r in chosen if r[2]]
-        old_good = [r for r in old_joined if r[0]["label"] == "duplicate"]
-        print(f"\n[{split}] {len(chosen)} pairs: {len(dup)} duplicates, {len(diff)} different")
-        print(f"  new  merge precision            {_ratio(len(good_merges), len(merged))}")
-        print(f"  new  merge recall               {_ratio(len(good_merges), len(dup))}")
-        print(f"  new  duplicates merged/suggested {_ratio(len(found), len(dup))}")
-        print(f"  new  different pairs suggested  {_ratio(len(noise), len(diff))}")
-        print(f"  old  join precision             {_ratio(len(old_good), len(old_joined))}")
-        print(f"  old  join recall                {_ratio(len(old_good), len(dup))}")
-        print(f"  old  different problems joined  {_ratio(len(old_joined) - len(old_good), len(diff))}")
+        dups = sum(r[0]["label"] == "duplicate" for r in chosen)
+        print(f"\n[{split}] {len(chosen)} pairs: {dups} duplicates, {len(chosen) - dups} different")
+        for name, (num, den) in figures(results, split).items():
+            print(f"  {name:34} {_ratio(num, den)}")
 
     if opts.errors:
         print("\nwrong merges / suggestions of different pairs / missed duplicates:")

@@ -451,3 +451,27 @@ def rank(
     kept = [(key, v) for key, v in verdicts if v.decision != DIFFERENT]
     kept.sort(key=lambda kv: (kv[1].decision != MERGE, -kv[1].score))
     return kept[: config.max_suggestions]
+
+
+# ---- the resident's "不是同一件事" -------------------------------------------------------------------------
+
+# A reply to a join message that says the join was wrong. 是不是… asks, it does not deny. The text is in
+# matching form, where 一栋 has become 1栋.
+_DENIAL = re.compile(
+    r"(?<!是)不是(?:同[一1]|[一1])(?:件|个|回|码|样|栋|座|个楼|个地方|个小区)?(?:事|事情|问题|地方|楼|的)?"
+    r"|(?<!是)不是(?:这|那)(?:件|个)(?:事|事情|问题)"
+    r"|(?<!是)不是(?:我|我们)(?:说|反映|报)的"
+    r"|两(?:码|回|件)事|不是一码事|不是一回事"
+    r"|(?:跟|和|与)(?:那个|这个|那件|这件|它|那|这)?(?:事|问题)?(?:不一样|不相同|不同|没关系)"
+    r"|(?:合并|并|搞|弄)错了?"
+)
+_CONFIRM = re.compile(r"(?<!不)是同一|是一回事|没错|对的|是的")
+
+
+def denies_same(text: str) -> bool:
+    """True when a reporter's reply to "已并入工单…" says it is a different matter ("不是同一件事")."""
+    clean = match_text(text or "").replace(" ", "")
+    if not clean or not _DENIAL.search(clean):
+        return False
+    # "是同一件事，不是两回事" affirms; a denial that also confirms is left to staff.
+    return not (_CONFIRM.search(clean) and not clean.startswith(("不是", "不对")))
