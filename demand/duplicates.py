@@ -4,8 +4,9 @@ A wrong automatic merge loses a resident's demand; a missed one only costs a sec
 needs every sign at once:
 
 - the same kind of matter: the same service_code when both have one (Open311), else the same subcategory;
-- the same spot: the same place down to the building (and unit) when buildings are named, or, when both
-  sides have coordinates, within `merge_distance_m`;
+- the same spot: the same place down to the building (and unit) when buildings are named, the same named
+  spot (an estate, a market, a street; not an area such as a community or grid) when neither names one,
+  or, when both sides have coordinates, within `merge_distance_m`;
 - the same problem: the words that describe the problem (place names, numbers and filler removed) name
   the same things (电梯, 井盖, 楼道灯 …) and read alike.
 
@@ -74,7 +75,11 @@ class Facts:
 
 @dataclass(frozen=True)
 class Verdict:
-    """`decision` is merge | suggest | different; `reason` is shown to staff (Chinese)."""
+    """`decision` is merge | suggest | different; `reason` is shown to staff (Chinese).
+
+    `score` (0..1, for ordering suggestions) is the problem similarity weighted by how sure the place is;
+    the thresholds of the decision apply to `problem_similarity` itself.
+    """
 
     decision: str
     score: float
@@ -354,9 +359,17 @@ def _same_place(a: Facts, b: Facts) -> bool:
     return False
 
 
+# Place names that are areas (a community, a grid, a village): "the same place" there is not one spot.
+_AREA_SUFFIXES = ("县", "镇", "乡", "街道", "社区", "网格", "村", "居委会", "村委会")
+
+
+def _is_spot(place: str | None) -> bool:
+    return bool(place) and not place.endswith(_AREA_SUFFIXES) and not re.search(r"\d+(?:网格|组)$", place)
+
+
 @dataclass(frozen=True)
 class _Where:
-    level: str  # building | near | place | close | grid | unknown | conflict
+    level: str  # building | near | spot | place | close | grid | unknown | conflict
     reason: str
     weight: float
 
@@ -382,6 +395,9 @@ def _where(new: Facts, old: Facts, config: DuplicateConfig) -> _Where:
             return _Where("building", f"同一地点同一楼栋（{name}{old.building}号楼{unit}）", 1.0)
         if new.building or old.building:
             return _Where("place", f"同一地点（{name}），一方未写楼栋", 0.8)
+        if _is_spot(new.place) and _is_spot(old.place):
+            # Neither names a building, and the place is a spot (an estate, a market, a street), not an area.
+            return _Where("spot", f"同一地点（{name}），均未写楼栋", 0.9)
         return _Where("place", f"同一地点（{name}）", 0.85)
     if (new.place or new.node) and (old.place or old.node) and not (new.grid and new.grid == old.grid):
         return _Where("conflict", f"地点不同（{old.place or '—'} / {new.place or '—'}）", 0.0)
@@ -419,7 +435,7 @@ def compare(new: Facts, old: Facts, config: DuplicateConfig | None = None, now: 
     what = "、".join(shared)
     if (
         same_kind
-        and where.level in ("building", "near")
+        and where.level in ("building", "near", "spot")
         and same_things
         and states_agree
         and similarity >= config.merge_similarity

@@ -112,6 +112,14 @@ def test_missing_building_on_one_side_is_at_most_a_suggestion():
     assert "未写楼栋" in verdict.reason
 
 
+def test_same_spot_without_buildings_merges_but_an_area_does_not():
+    old = Facts("垃圾好几天没人清运", "城乡建设", "市容环卫", place="东大菜市场", grid="g1")
+    new = replace(old, description="垃圾堆成山了没人清运")
+    assert compare(new, old).decision == MERGE
+    in_area = (replace(old, place="东大社区"), replace(new, place="东大社区"))
+    assert compare(in_area[1], in_area[0]).decision == SUGGEST
+
+
 def test_short_community_name_and_estate_are_the_same_place():
     old = Facts("楼道灯不亮", "城乡建设", "物业管理", place="幸福里小区", building="2")
     new = replace(old, place="幸福里", description="楼道的灯坏了")
