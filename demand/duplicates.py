@@ -5,7 +5,8 @@ needs every sign at once:
 
 - the same kind of matter: the same service_code when both have one (Open311), else the same subcategory;
 - the same spot: the same place down to the building (and unit) when buildings are named, the same named
-  spot (an estate, a market, a street; not an area such as a community or grid) when neither names one,
+  spot (an estate, a market, a school; not an area such as a community or grid, nor a road) when neither
+  names one,
   or, when both sides have coordinates, within `merge_distance_m`;
 - the same problem: the words that describe the problem (place names, numbers and filler removed) name
   the same things (电梯, 井盖, 楼道灯 …) and read alike.
@@ -359,8 +360,9 @@ def _same_place(a: Facts, b: Facts) -> bool:
     return False
 
 
-# Place names that are areas (a community, a grid, a village): "the same place" there is not one spot.
-_AREA_SUFFIXES = ("县", "镇", "乡", "街道", "社区", "网格", "村", "居委会", "村委会")
+# Place names that are areas (a community, a grid, a village) or lines (a street, a road): "the same place"
+# there is not one spot, and two lamps out on one long road are two jobs.
+_AREA_SUFFIXES = ("县", "镇", "乡", "街道", "社区", "网格", "村", "居委会", "村委会", "路", "街", "大道", "巷", "弄")
 
 
 def _is_spot(place: str | None) -> bool:

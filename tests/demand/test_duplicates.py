@@ -118,6 +118,8 @@ def test_same_spot_without_buildings_merges_but_an_area_does_not():
     assert compare(new, old).decision == MERGE
     in_area = (replace(old, place="东大社区"), replace(new, place="东大社区"))
     assert compare(in_area[1], in_area[0]).decision == SUGGEST
+    on_road = (replace(old, place="建设路"), replace(new, place="建设路"))
+    assert compare(on_road[1], on_road[0]).decision == SUGGEST
 
 
 def test_short_community_name_and_estate_are_the_same_place():
