@@ -15,7 +15,7 @@ Figures, for the `tune` split (thresholds and word lists were adjusted on it), t
 - suggestions shown for different problems (noise for staff);
 - the old rule (handlers/tickets.find_duplicate: same first-level category, same grid or place, bigram
   Jaccard of whole descriptions + 0.15 for the same place >= duplicates.min_similarity) re-implemented on
-  the same parse with workflow.routing.similarity/bigrams and its own configuration, for comparison: its
+  the same parse with workflow.rules.routing.similarity/bigrams and its own configuration, for comparison: its
   single answer is an automatic join.
 """
 
@@ -42,8 +42,8 @@ from demand.duplicates import (  # noqa: E402
     load_duplicate_config,
 )
 from demand.taxonomy import load_taxonomy  # noqa: E402
-from workflow.geo import locate_grid  # noqa: E402
-from workflow.routing import bigrams, load_routing, similarity  # noqa: E402
+from workflow.rules.geo import locate_grid  # noqa: E402
+from workflow.rules.routing import bigrams, load_routing, similarity  # noqa: E402
 
 PAIRS = PROJECT / "tests" / "data" / "duplicate_pairs.csv"
 REGION = PROJECT / "config" / "demo_region.yaml"
