@@ -175,7 +175,8 @@ def _open311_section(raw: object) -> dict[str, tuple[str, tuple[ServiceAttribute
         return {}
     if not isinstance(raw, dict):
         raise TaxonomyError("open311: expected a mapping of 一级/二级 to service codes")
-    section, seen = {}, {}
+    section: dict[str, tuple[str, tuple[ServiceAttribute, ...]]] = {}
+    seen: dict[str, str] = {}
     for key, value in raw.items():
         entry = value if isinstance(value, dict) else {"code": value}
         code = str(entry.get("code") or "")
@@ -183,7 +184,7 @@ def _open311_section(raw: object) -> dict[str, tuple[str, tuple[ServiceAttribute
             raise TaxonomyError(f"open311.{key}: service code {code!r} must match {SERVICE_CODE.pattern}")
         if code in seen:
             raise TaxonomyError(f"open311.{key}: service code {code} is already used by {seen[code]}")
-        seen[code] = key
+        seen[code] = str(key)
         attributes = tuple(_attribute(a, f"open311.{key}") for a in entry.get("attributes") or [])
         if len({a.code for a in attributes}) != len(attributes):
             raise TaxonomyError(f"open311.{key}: attribute codes repeat")

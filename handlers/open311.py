@@ -65,7 +65,7 @@ UPDATE_KINDS = (
     "cancelled",
     "rating_expired",
 )
-EXTENDED_STATUS = {
+EXTENDED_STATUS: dict[str, str] = {
     TicketStatus.ASSIGNED: "OPEN",
     TicketStatus.SIGNED: "ACTION_SCHEDULED",
     TicketStatus.PROCESSING: "IN_PROGRESS",
@@ -327,9 +327,7 @@ def find_request(viewer: User | None, number: str, taxonomy: Taxonomy) -> dict:
 
 def find_token(viewer: User | None, token: str) -> dict:
     """GET tokens/{token}: requests are created at once, so a token is the service_request_id itself."""
-    ticket = db.session.execute(
-        db.select(Ticket).filter(Ticket.number == token, _visible(viewer))
-    ).scalar_one_or_none()
+    ticket = db.session.execute(db.select(Ticket).filter(Ticket.number == token, _visible(viewer))).scalar_one_or_none()
     if ticket is None:
         raise Open311Error(404, f"token {token} not found")
     return {"service_request_id": ticket.number, "token": token}
@@ -354,7 +352,7 @@ def find_updates(viewer: User | None, args: Mapping[str, str], now: datetime) ->
 
 def update_dict(event: TicketEvent, ticket: Ticket) -> dict:
     data = event.data or {}
-    to_status = data.get("to_status") or ticket.status
+    to_status = str(data.get("to_status") or ticket.status)
     if event.kind == "merge":
         status = "DUPLICATE"
     elif to_status == TicketStatus.CLOSED and ticket.resolved_at is not None:

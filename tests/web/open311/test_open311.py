@@ -396,13 +396,17 @@ def test_errors_outside_the_handlers_are_in_the_spec_format(region, api, client)
         assert "POST" in response.headers["Allow"]
     assert ET.fromstring(api.open("DELETE", "requests.xml").data).tag == "errors"
     assert client.get("/no-such-page").mimetype == "text/html"  # other paths keep the default page
+    huge = api.post("requests.json", data={"description": "长" * 1024 * 1024})
+    assert huge.status_code == 413 and huge.data_json[0]["code"] == 413
 
 
 def test_a_body_that_is_not_utf8_gets_a_clear_400(region, api, key):
     body = f"api_key={key}&service_code={LIGHTS}&address_string=%D1%F4%B9%E2&description=abc".encode()
     response = api.post("requests.json", data=body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 400 and "UTF-8" in response.data_json[0]["description"]
-    raw = api.post("requests.json", data=b"description=\xb5&api_key=x", content_type="application/x-www-form-urlencoded")
+    raw = api.post(
+        "requests.json", data=b"description=\xb5&api_key=x", content_type="application/x-www-form-urlencoded"
+    )
     assert raw.status_code == 400 and "UTF-8" in raw.data_json[0]["description"]
     assert api.get("requests.json?status=%FF").status_code == 400
 
