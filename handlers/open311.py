@@ -23,13 +23,14 @@ from models import (
     Outbox,
     Ticket,
     TicketEvent,
+    TicketReporter,
     TicketStatus,
     User,
     add_event,
     db,
     node_by_code,
 )
-from ops.privacy import mask_text
+from ops.privacy import mask_name, mask_text
 from workflow.group_notices import notify_groups
 from workflow.rules.geo import contains, distance_km
 from workflow.scope import in_scope, node_names, scope_codes, visible_filter
@@ -163,11 +164,23 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment else None
 
 
-def _masked(text: str | None) -> str | None:
-    return mask_text(text) if text else None
+def _masked(text: str | None, names: tuple[str, ...] = ()) -> str | None:
+    """Contacts masked, and the reporters' own names where the text repeats them (我是张三 → 我是张*)."""
+    if not text:
+        return None
+    for name in names:
+        if len(name) >= 2 and name in text:
+            text = text.replace(name, mask_name(name))
+    return mask_text(text)
 
 
-def request_dict(ticket: Ticket, names: Mapping[str, str], taxonomy: Taxonomy, note: str | None) -> dict:
+def request_dict(
+    ticket: Ticket,
+    names: Mapping[str, str],
+    taxonomy: Taxonomy,
+    note: str | None,
+    reporters: tuple[str, ...] = (),
+) -> dict:
     """A ticket as a GeoReport service request; null where the ticket has no value.
     Status is open/closed; status_notes is the latest public staff note, else the ticket's state."""
     status = "closed" if ticket.status in DONE_STATUSES else "open"
@@ -182,16 +195,16 @@ def request_dict(ticket: Ticket, names: Mapping[str, str], taxonomy: Taxonomy, n
     return {
         "service_request_id": ticket.number,
         "status": status,
-        "status_notes": mask_text(notes),
+        "status_notes": _masked(notes, reporters),
         "service_name": service.name if service else (ticket.subcategory or ticket.category),
         "service_code": service.code if service else None,
-        "description": _masked(description),
+        "description": _masked(description, reporters),
         "agency_responsible": names.get(ticket.owner_code or "", ticket.owner_code),
         "service_notice": None,
         "requested_datetime": _iso(ticket.created_at),
         "updated_datetime": _iso(ticket.updated_at or ticket.created_at),
         "expected_datetime": _iso(ticket.due_at) if status == "open" else None,
-        "address": _masked(fields.get("address") or ticket.location_text or ticket.place),
+        "address": _masked(fields.get("address") or ticket.location_text or ticket.place, reporters),
         "address_id": ticket.grid_code or ticket.owner_code,
         "zipcode": None,
         "lat": ticket.lat,
@@ -296,8 +309,25 @@ def _tickets(query, limit: int) -> list[Ticket]:
 
 def _requests(tickets: list[Ticket], taxonomy: Taxonomy) -> list[dict]:
     names = node_names(t.owner_code for t in tickets)
-    notes = public_notes([t.id for t in tickets])
-    return [request_dict(t, names, taxonomy, notes.get(t.id)) for t in tickets]
+    ids = [t.id for t in tickets]
+    notes = public_notes(ids)
+    reporters = reporter_names(ids)
+    return [request_dict(t, names, taxonomy, notes.get(t.id), reporters.get(t.id, ())) for t in tickets]
+
+
+def reporter_names(ticket_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """ticket id → its reporters' names (one query), to mask where the text repeats them."""
+    found: dict[int, tuple[str, ...]] = {}
+    if not ticket_ids:
+        return found
+    rows = db.session.execute(
+        db.select(TicketReporter.ticket_id, TicketReporter.name).filter(
+            TicketReporter.ticket_id.in_(ticket_ids), TicketReporter.name.is_not(None)
+        )
+    ).all()
+    for ticket_id, name in rows:
+        found[ticket_id] = (*found.get(ticket_id, ()), name.strip())
+    return found
 
 
 def public_notes(ticket_ids: list[int]) -> dict[int, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from urllib.parse import unquote_to_bytes
 from xml.etree import ElementTree as ET
 
@@ -53,6 +54,8 @@ ITEM_TAGS = {
     "attributes": "attribute",
     "values": "value",
 }
+# Characters XML 1.0 cannot carry at all; a posted description may hold them, the XML answer must not.
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _taxonomy: dict[str, Taxonomy] = {}
 
 
@@ -76,7 +79,7 @@ def _xml_value(parent: ET.Element, tag: str, value) -> None:
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     elif value is not None:
-        element.text = str(value)
+        element.text = XML_ILLEGAL.sub("", str(value))
 
 
 def render(fmt: str, root: str, data, status: int = 200) -> Response:

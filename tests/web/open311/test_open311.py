@@ -430,3 +430,12 @@ def test_open311_reports_never_merge_across_service_codes(region, api, key):
         db.session.commit()
     refiled = post(api, key, description="阳光花园3号楼门口路灯不亮，很危险", device_id="d4").data_json[0]
     assert refiled["service_request_id"] != number
+
+
+def test_the_reporters_name_is_masked_where_the_text_repeats_it(region, api, key):
+    response = post(api, key, description="我是王小明，家门口路灯不亮\x0b已经三天", first_name="小明", last_name="王")
+    number = response.data_json[0]["service_request_id"]
+    [request] = api.get(f"requests/{number}.json").data_json
+    assert "王小明" not in request["description"] and "王**" in request["description"]
+    root = ET.fromstring(api.get(f"requests/{number}.xml").data)  # a control character would break XML
+    assert "已经三天" in root.find("request/description").text
