@@ -261,22 +261,21 @@ def find_requests(viewer: User | None, args: Mapping[str, str], now: datetime, t
         raise Open311Error(400, f"at most {MAX_IDS} service_request_id at once")
     if ids:
         return _requests(_tickets(query.filter(Ticket.number.in_(ids)), MAX_IDS), taxonomy)
-    else:
-        start, end = window(args, now)
-        if start is not None:
-            query = query.filter(Ticket.created_at >= start)
-        if end is not None:
-            query = query.filter(Ticket.created_at < end)
-        codes = _split(args.get("service_code"))
-        if codes:
-            conditions = []
-            for code in codes:
-                service = find_service(taxonomy, code)
-                if service is None:
-                    raise Open311Error(404, f"service_code {code} not found")
-                conditions.append(_service_filter(service))
-            query = query.filter(db.or_(*conditions))
-        query = _status_filter(query, args)
+    start, end = window(args, now)
+    if start is not None:
+        query = query.filter(Ticket.created_at >= start)
+    if end is not None:
+        query = query.filter(Ticket.created_at < end)
+    codes = _split(args.get("service_code"))
+    if codes:
+        conditions = []
+        for code in codes:
+            service = find_service(taxonomy, code)
+            if service is None:
+                raise Open311Error(404, f"service_code {code} not found")
+            conditions.append(_service_filter(service))
+        query = query.filter(db.or_(*conditions))
+    query = _status_filter(query, args)
     return _requests(_tickets(query, MAX_RESULTS), taxonomy)
 
 
