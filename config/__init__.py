@@ -98,6 +98,11 @@ class Config:
     MP_TAG_TIERS = ("county", "town", "community", "village", "grid")
     # The official-account menu `flask sync-menu` creates (YAML; the packaged default when empty).
     MENU_FILE = ""
+    # Open311 (/open311/v2/): reads are public as GeoReport v2 has them (masked, no reporter data);
+    # 1 makes reads need an api_key too. Writes always do.
+    OPEN311_READ_REQUIRES_KEY = 0
+    # The jurisdiction_id clients send (FixMyStreet sends its configured one); empty accepts any.
+    OPEN311_JURISDICTION = ""
 
 
 class DevelopmentConfig(Config):
@@ -133,6 +138,7 @@ _ENV_KEYS = (
     "WECOM_BOT_AES_KEY",
     "LOG_FORMAT",
     "METRICS_TOKEN",
+    "OPEN311_JURISDICTION",
 )
 _INT_ENV_KEYS = (
     "INTAKE_FLAG_TTL",
@@ -144,6 +150,7 @@ _INT_ENV_KEYS = (
     "RATE_LIMIT_LOGIN_IP",
     "RATE_LIMIT_LOGIN_USER",
     "TRUSTED_PROXIES",
+    "OPEN311_READ_REQUIRES_KEY",
 )
 
 

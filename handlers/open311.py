@@ -1,20 +1,36 @@
-"""Open311 GeoReport v2 on top of the work-order model: the taxonomy as services, tickets as service
-requests, and new requests through the same intake as WeChat (parse → route → deadlines → group notice).
+"""Open311 GeoReport v2 on top of the work-order model: the taxonomy's second levels as services (stable ASCII
+codes and attributes from config/taxonomy.yaml), tickets as service requests, their public steps as
+mySociety's service request updates, and new requests through the same intake as WeChat (parse → route →
+deadlines → group notice).
 
-Every request is made with an API token (`flask create-token`), so reading and creating are limited to
-the token user's region subtree like the staff API. Personal data is always masked here.
+Reads are made either by the public (`viewer` None: the whole county except whistle-blowing reports) or with
+an API token (the token user's region subtree). Either way the text is masked and no reporter data is shown.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-from demand.taxonomy import Taxonomy
-from models import DONE_STATUSES, STATUS_LABELS, Outbox, Ticket, TicketStatus, User, add_event, db, node_by_code
-from ops.privacy import mask_text
+from demand.taxonomy import OTHER, Subcategory, Taxonomy
+from models import (
+    DONE_STATUSES,
+    STATUS_LABELS,
+    Outbox,
+    Ticket,
+    TicketEvent,
+    TicketReporter,
+    TicketStatus,
+    User,
+    add_event,
+    db,
+    node_by_code,
+)
+from ops.privacy import mask_name, mask_text
 from workflow.group_notices import notify_groups
 from workflow.rules.geo import contains, distance_km
 from workflow.scope import in_scope, node_names, scope_codes, visible_filter
@@ -22,8 +38,44 @@ from workflow.tickets import add_reporter, create_ticket, find_duplicate, grid_n
 
 DEFAULT_DAYS = 90  # GeoReport v2: without dates, the last 90 days
 MAX_RESULTS = 1000
+MAX_IDS = 5000  # FixMyStreet asks for every open request it holds at once
 NEAREST_GRID_KM = 3.0  # a point outside every boundary still belongs to a grid centre this close
-DESCRIPTION_MAX = 4000
+DESCRIPTION_MAX = 4000  # the spec's limit
+ADDRESS_MAX = 400
+MEDIA_URL_MAX = 2000
+MEDIA_URLS_MAX = 10
+ATTRIBUTE_VALUE_MAX = 500
+ATTRIBUTES_MAX = 40
+# Reports about officials (举报) never appear in the keyless public view: the reporter is easy to guess.
+PRIVATE_GROUPS = ("纪检监察",)
+# Actions whose note the resident already receives word for word (workflow.replies.update_text): the only
+# staff notes that are public. Other notes (sign, assign, escalate…) stay internal.
+PUBLIC_NOTE_ACTIONS = ("resolve", "request_info", "close")
+# Timeline events that are steps a resident can see, as mySociety's extended statuses.
+UPDATE_KINDS = (
+    "assign",
+    "sign",
+    "start",
+    "escalate",
+    "return",
+    "request_info",
+    "resolve",
+    "merge",
+    "reopen",
+    "close",
+    "cancelled",
+    "rating_expired",
+)
+EXTENDED_STATUS: dict[str, str] = {
+    TicketStatus.ASSIGNED: "OPEN",
+    TicketStatus.SIGNED: "ACTION_SCHEDULED",
+    TicketStatus.PROCESSING: "IN_PROGRESS",
+    TicketStatus.WAITING: "INVESTIGATING",
+    TicketStatus.RESOLVED: "FIXED",
+    TicketStatus.CLOSED: "CLOSED",
+    TicketStatus.CANCELLED: "NO_FURTHER_ACTION",
+}
+ATTRIBUTE_NAME = re.compile(r"^attribute\[([A-Za-z_][A-Za-z0-9_.-]{0,63})\](\[\])?$")
 
 
 class Open311Error(Exception):
@@ -38,70 +90,135 @@ class Open311Error(Exception):
 # --- services ----------------------------------------------------------------------------------------
 
 
-def service_code(category: str | None, subcategory: str | None) -> str:
-    if not category:
-        return ""
-    return f"{category}/{subcategory}" if subcategory else category
+def find_service(taxonomy: Taxonomy, code: str) -> Subcategory | None:
+    """The service with this code; the former "一级/二级" codes still name their second level exactly."""
+    service = taxonomy.service(code)
+    if service is None and "/" in code:
+        first, _, second = code.partition("/")
+        category = taxonomy.category(first)
+        service = next((s for s in category.children if s.name == second), None) if category else None
+    return service
+
+
+def ticket_service(taxonomy: Taxonomy, ticket: Ticket) -> Subcategory | None:
+    """The service a ticket is filed under now: its categories (staff may have corrected them; a first
+    level alone means that level's 其他), else the code it was posted with."""
+    category = taxonomy.category(ticket.category)
+    wanted = ticket.subcategory or OTHER
+    service = next((s for s in category.children if s.name == wanted), None) if category else None
+    return service or taxonomy.service((ticket.fields or {}).get("service_code"))
+
+
+def _service_filter(service: Subcategory):
+    """SQL condition: tickets filed under this service (as ticket_service decides)."""
+    condition = db.and_(Ticket.category == service.parent, Ticket.subcategory == service.name)
+    if service.name == OTHER:
+        condition = db.or_(condition, db.and_(Ticket.category == service.parent, Ticket.subcategory.is_(None)))
+    return condition
 
 
 def services(taxonomy: Taxonomy) -> list[dict]:
-    """One service per second-level category, grouped by its first level (service_code "一级/二级")."""
-    rows = []
-    for category in taxonomy.categories:
-        for sub in category.children:
-            rows.append(
-                {
-                    "service_code": service_code(category.name, sub.name),
-                    "service_name": sub.name,
-                    "description": f"{category.name} — {sub.name}",
-                    "metadata": False,
-                    "type": "realtime",
-                    "keywords": ",".join(sub.keywords[:8]),
-                    "group": category.name,
-                }
-            )
-    return rows
+    """GET services: one service per second-level category, grouped by its first level."""
+    return [
+        {
+            "service_code": sub.code,
+            "service_name": sub.name,
+            "description": f"{category.name} — {sub.name}",
+            "metadata": bool(sub.attributes),
+            "type": "realtime",
+            "keywords": ",".join(sub.keywords[:8]),
+            "group": category.name,
+        }
+        for category in taxonomy.categories
+        for sub in category.children
+    ]
+
+
+def service_definition(taxonomy: Taxonomy, code: str) -> dict:
+    """GET services/{code}: the attributes a client asks for with this service."""
+    service = find_service(taxonomy, code)
+    if service is None:
+        raise Open311Error(404, f"service_code {code} not found")
+    return {
+        "service_code": service.code,
+        "attributes": [
+            {
+                "variable": True,
+                "code": attribute.code,
+                "datatype": attribute.datatype,
+                "required": attribute.required,
+                "datatype_description": attribute.datatype_description or None,
+                "order": order,
+                "description": attribute.description,
+                "values": [{"key": key, "name": name} for key, name in attribute.values],
+            }
+            for order, attribute in enumerate(service.attributes, start=1)
+        ],
+    }
 
 
 # --- reading -------------------------------------------------------------------------------------------
 
 
-def request_dict(ticket: Ticket, names: Mapping[str, str]) -> dict:
-    """A ticket as a GeoReport service request. Status is open/closed; the richer one is in status_notes."""
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def _masked(text: str | None, names: tuple[str, ...] = ()) -> str | None:
+    """Contacts masked, and the reporters' own names where the text repeats them (我是张三 → 我是张*)."""
+    if not text:
+        return None
+    for name in names:
+        if len(name) >= 2 and name in text:
+            text = text.replace(name, mask_name(name))
+    return mask_text(text)
+
+
+def request_dict(
+    ticket: Ticket,
+    names: Mapping[str, str],
+    taxonomy: Taxonomy,
+    note: str | None,
+    reporters: tuple[str, ...] = (),
+) -> dict:
+    """A ticket as a GeoReport service request; null where the ticket has no value.
+    Status is open/closed; status_notes is the latest public staff note, else the ticket's state."""
     status = "closed" if ticket.status in DONE_STATUSES else "open"
-    notes = STATUS_LABELS.get(ticket.status, ticket.status)
-    if ticket.merged_into_id:
+    fields = ticket.fields or {}
+    service = ticket_service(taxonomy, ticket)
+    notes = note or STATUS_LABELS.get(ticket.status, ticket.status)
+    if ticket.merged_into_id and not note:
         notes += "（已合并到其他工单）"
+    posted = ticket.channel == "open311" and "original_text" in fields
+    description = fields.get("original_text") if posted else ticket.description
+    media = fields.get("media_urls") or []
     return {
         "service_request_id": ticket.number,
         "status": status,
-        "status_notes": f"{ticket.status}: {notes}",
-        "service_name": ticket.subcategory or ticket.category or "",
-        "service_code": service_code(ticket.category, ticket.subcategory),
-        "description": mask_text(ticket.description or ""),
-        "agency_responsible": names.get(ticket.owner_code, ticket.owner_code or ""),
-        "service_notice": "",
+        "status_notes": _masked(notes, reporters),
+        "service_name": service.name if service else (ticket.subcategory or ticket.category),
+        "service_code": service.code if service else None,
+        "description": _masked(description, reporters),
+        "agency_responsible": names.get(ticket.owner_code or "", ticket.owner_code),
+        "service_notice": None,
         "requested_datetime": _iso(ticket.created_at),
         "updated_datetime": _iso(ticket.updated_at or ticket.created_at),
-        "expected_datetime": _iso(ticket.due_at) if status == "open" else "",
-        "address": mask_text(ticket.location_text or ticket.place or ""),
-        "address_id": ticket.grid_code or "",
-        "zipcode": "",
-        "lat": ticket.lat if ticket.lat is not None else "",
-        "long": ticket.lng if ticket.lng is not None else "",
-        "media_url": "",
+        "expected_datetime": _iso(ticket.due_at) if status == "open" else None,
+        "address": _masked(fields.get("address") or ticket.location_text or ticket.place, reporters),
+        "address_id": ticket.grid_code or ticket.owner_code,
+        "zipcode": None,
+        "lat": ticket.lat,
+        "long": ticket.lng,
+        "media_url": media[0] if media else None,
+        "attributes": fields.get("attributes") or {},
     }
 
 
-def _iso(moment: datetime | None) -> str:
-    return moment.isoformat(timespec="seconds") if moment else ""
-
-
 def parse_moment(name: str, value: str | None) -> datetime | None:
-    if not value:
+    if not value or not value.strip():
         return None
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
         raise Open311Error(400, f"{name} must be a W3C/ISO 8601 datetime, e.g. 2026-11-01T00:00:00+08:00") from None
     if moment.tzinfo is None:
@@ -109,52 +226,179 @@ def parse_moment(name: str, value: str | None) -> datetime | None:
     return moment
 
 
-def find_requests(user: User, args: Mapping[str, str], now: datetime) -> list[dict]:
-    """GET requests: service_request_id (comma list), service_code, start_date, end_date, status."""
-    query = db.select(Ticket).filter(visible_filter(user, scope_codes(user)))
-    ids = [i.strip() for i in (args.get("service_request_id") or "").split(",") if i.strip()]
+def window(args: Mapping[str, str], now: datetime) -> tuple[datetime | None, datetime | None]:
+    """start_date/end_date as bounds [start, end) on the stored times, to the second like the times shown:
+    a request shown at 10:00:00 is inside end_date=10:00:00 and outside start_date=10:00:00.5."""
+    start = parse_moment("start_date", args.get("start_date"))
+    end = parse_moment("end_date", args.get("end_date"))
+    if start is None and end is None:
+        start = now - timedelta(days=DEFAULT_DAYS)
+    if start is not None and end is not None and start > end:
+        raise Open311Error(400, "start_date must not be after end_date")
+    if start is not None and start.microsecond:
+        start = start.replace(microsecond=0) + timedelta(seconds=1)
+    if end is not None:
+        end = end.replace(microsecond=0) + timedelta(seconds=1)
+    return start, end
+
+
+def _visible(viewer: User | None):
+    if viewer is not None:
+        return visible_filter(viewer, scope_codes(viewer))
+    return db.or_(Ticket.category.is_(None), Ticket.category.not_in(PRIVATE_GROUPS))
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def find_requests(viewer: User | None, args: Mapping[str, str], now: datetime, taxonomy: Taxonomy) -> list[dict]:
+    """GET requests: service_request_id (comma list, overrides the rest), service_code, start_date,
+    end_date (on requested_datetime), status."""
+    query = db.select(Ticket).filter(Ticket.number.is_not(None), _visible(viewer))
+    ids = _split(args.get("service_request_id"))
+    if len(ids) > MAX_IDS:
+        raise Open311Error(400, f"at most {MAX_IDS} service_request_id at once")
     if ids:
-        query = query.filter(Ticket.number.in_(ids[:MAX_RESULTS]))
-    else:
-        start = parse_moment("start_date", args.get("start_date"))
-        end = parse_moment("end_date", args.get("end_date"))
-        if start is None and end is None:
-            start = now - timedelta(days=DEFAULT_DAYS)
-        if start is not None and end is not None and start >= end:
-            raise Open311Error(400, "start_date must be before end_date")
-        if start is not None:
-            query = query.filter(Ticket.created_at >= start)
-        if end is not None:
-            query = query.filter(Ticket.created_at <= end)
-        codes = [c.strip() for c in (args.get("service_code") or "").split(",") if c.strip()]
-        if codes:
-            conditions = []
-            for code in codes:
-                category, _, sub = code.partition("/")
-                conditions.append(
-                    db.and_(Ticket.category == category, Ticket.subcategory == sub) if sub else Ticket.category == code
-                )
-            query = query.filter(db.or_(*conditions))
-        statuses = {s.strip().lower() for s in (args.get("status") or "").split(",") if s.strip()}
-        if statuses - {"open", "closed"}:
-            raise Open311Error(400, "status must be open, closed or both")
-        if statuses == {"open"}:
-            query = query.filter(Ticket.status.not_in([str(s) for s in DONE_STATUSES]))
-        elif statuses == {"closed"}:
-            query = query.filter(Ticket.status.in_([str(s) for s in DONE_STATUSES]))
-    ordered = query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(MAX_RESULTS)
-    tickets = db.session.execute(ordered).scalars().all()
+        return _requests(_tickets(query.filter(Ticket.number.in_(ids)), MAX_IDS), taxonomy)
+    start, end = window(args, now)
+    if start is not None:
+        query = query.filter(Ticket.created_at >= start)
+    if end is not None:
+        query = query.filter(Ticket.created_at < end)
+    codes = _split(args.get("service_code"))
+    if codes:
+        conditions = []
+        for code in codes:
+            service = find_service(taxonomy, code)
+            if service is None:
+                raise Open311Error(404, f"service_code {code} not found")
+            conditions.append(_service_filter(service))
+        query = query.filter(db.or_(*conditions))
+    query = _status_filter(query, args)
+    return _requests(_tickets(query, MAX_RESULTS), taxonomy)
+
+
+def _code_of(taxonomy: Taxonomy, ticket: Ticket) -> str | None:
+    service = ticket_service(taxonomy, ticket)
+    return service.code if service else None
+
+
+def _statuses(args: Mapping[str, str]) -> set[str]:
+    statuses = {s.lower() for s in _split(args.get("status"))}
+    if statuses - {"open", "closed"}:
+        raise Open311Error(400, "status must be open, closed or both")
+    return statuses
+
+
+def _status_filter(query, args: Mapping[str, str]):
+    statuses = _statuses(args)
+    done = [str(s) for s in DONE_STATUSES]
+    if statuses == {"open"}:
+        return query.filter(Ticket.status.not_in(done))
+    if statuses == {"closed"}:
+        return query.filter(Ticket.status.in_(done))
+    return query
+
+
+def _tickets(query, limit: int) -> list[Ticket]:
+    ordered = query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
+    return list(db.session.execute(ordered).scalars())
+
+
+def _requests(tickets: list[Ticket], taxonomy: Taxonomy) -> list[dict]:
     names = node_names(t.owner_code for t in tickets)
-    return [request_dict(t, names) for t in tickets]
+    ids = [t.id for t in tickets]
+    notes = public_notes(ids)
+    reporters = reporter_names(ids)
+    return [request_dict(t, names, taxonomy, notes.get(t.id), reporters.get(t.id, ())) for t in tickets]
 
 
-def find_request(user: User, number: str) -> dict:
+def reporter_names(ticket_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """ticket id → its reporters' names (one query), to mask where the text repeats them."""
+    found: dict[int, tuple[str, ...]] = {}
+    if not ticket_ids:
+        return found
+    rows = db.session.execute(
+        db.select(TicketReporter.ticket_id, TicketReporter.name).filter(
+            TicketReporter.ticket_id.in_(ticket_ids), TicketReporter.name.is_not(None)
+        )
+    ).all()
+    for ticket_id, name in rows:
+        found[ticket_id] = (*found.get(ticket_id, ()), name.strip())
+    return found
+
+
+def public_notes(ticket_ids: list[int]) -> dict[int, str]:
+    """ticket id → its latest public staff note (one query)."""
+    if not ticket_ids:
+        return {}
+    rows = db.session.execute(
+        db.select(TicketEvent.ticket_id, TicketEvent.note)
+        .filter(
+            TicketEvent.ticket_id.in_(ticket_ids),
+            TicketEvent.kind.in_(PUBLIC_NOTE_ACTIONS),
+            TicketEvent.note.is_not(None),
+        )
+        .order_by(TicketEvent.created_at, TicketEvent.id)
+    ).all()
+    return {ticket_id: note for ticket_id, note in rows if note.strip()}
+
+
+def find_request(viewer: User | None, number: str, taxonomy: Taxonomy) -> dict:
     ticket = db.session.execute(
-        db.select(Ticket).filter(Ticket.number == number, visible_filter(user, scope_codes(user)))
+        db.select(Ticket).filter(Ticket.number == number, _visible(viewer))
     ).scalar_one_or_none()
     if ticket is None:
-        raise Open311Error(404, f"no service request {number}")
-    return request_dict(ticket, node_names([ticket.owner_code]))
+        raise Open311Error(404, f"service_request_id {number} not found")
+    return _requests([ticket], taxonomy)[0]
+
+
+def find_token(viewer: User | None, token: str) -> dict:
+    """GET tokens/{token}: requests are created at once, so a token is the service_request_id itself."""
+    ticket = db.session.execute(db.select(Ticket).filter(Ticket.number == token, _visible(viewer))).scalar_one_or_none()
+    if ticket is None:
+        raise Open311Error(404, f"token {token} not found")
+    return {"service_request_id": ticket.number, "token": token}
+
+
+def find_updates(viewer: User | None, args: Mapping[str, str], now: datetime) -> list[dict]:
+    """mySociety's GET servicerequestupdates: the public steps of every visible request, oldest first,
+    with start_date/end_date on the step's time."""
+    start, end = window(args, now)
+    query = (
+        db.select(TicketEvent, Ticket)
+        .join(Ticket, TicketEvent.ticket_id == Ticket.id)
+        .filter(TicketEvent.kind.in_(UPDATE_KINDS), Ticket.number.is_not(None), _visible(viewer))
+    )
+    if start is not None:
+        query = query.filter(TicketEvent.created_at >= start)
+    if end is not None:
+        query = query.filter(TicketEvent.created_at < end)
+    rows = db.session.execute(query.order_by(TicketEvent.created_at, TicketEvent.id).limit(MAX_RESULTS)).all()
+    return [update_dict(event, ticket) for event, ticket in rows]
+
+
+def update_dict(event: TicketEvent, ticket: Ticket) -> dict:
+    data = event.data or {}
+    to_status = str(data.get("to_status") or ticket.status)
+    if event.kind == "merge":
+        status = "DUPLICATE"
+    elif to_status == TicketStatus.CLOSED and ticket.resolved_at is not None:
+        status = "FIXED"  # revisited after 办结: still fixed
+    else:
+        status = EXTENDED_STATUS.get(to_status, "OPEN")
+    public = event.kind in PUBLIC_NOTE_ACTIONS and (event.note or "").strip()
+    description = event.note if public else STATUS_LABELS.get(to_status, to_status)
+    return {
+        "update_id": str(event.id),
+        "service_request_id": ticket.number,
+        "status": status,
+        "external_status_code": to_status,
+        "updated_datetime": _iso(event.created_at),
+        "description": mask_text(description or ""),
+        "media_url": None,
+    }
 
 
 # --- creating ----------------------------------------------------------------------------------------
@@ -168,7 +412,7 @@ class Submitted:
     joined: bool = False
 
 
-def _float(form: Mapping[str, str], name: str) -> float | None:
+def _float(form: Mapping[str, str], name: str, limit: float) -> float | None:
     value = (form.get(name) or "").strip()
     if not value:
         return None
@@ -176,8 +420,8 @@ def _float(form: Mapping[str, str], name: str) -> float | None:
         number = float(value)
     except ValueError:
         raise Open311Error(400, f"{name} must be a number") from None
-    if not math.isfinite(number):
-        raise Open311Error(400, f"{name} must be a number")
+    if not math.isfinite(number) or abs(number) > limit:
+        raise Open311Error(400, f"{name} must be between -{limit:g} and {limit:g}")
     return number
 
 
@@ -203,37 +447,111 @@ def _full_name(first: str, last: str) -> str:
     return " ".join(part for part in (first, last) if part)
 
 
+def _values(form: Mapping[str, str], key: str) -> list[str]:
+    getlist = getattr(form, "getlist", None)
+    return list(getlist(key)) if getlist else [form[key]]
+
+
+def media_urls(form: Mapping[str, str]) -> list[str]:
+    """media_url, kept as links (the server never fetches them); FixMyStreet may send several."""
+    urls = [u.strip() for u in _values(form, "media_url") if u and u.strip()] if "media_url" in form else []
+    if len(urls) > MEDIA_URLS_MAX:
+        raise Open311Error(400, f"at most {MEDIA_URLS_MAX} media_url")
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > MEDIA_URL_MAX or " " in url:
+            raise Open311Error(400, "media_url must be an http(s) URL")
+    return urls
+
+
+def attributes(form: Mapping[str, str], service: Subcategory) -> dict:
+    """attribute[code] (and attribute[code][] for lists), checked against the service definition.
+    Codes the definition does not name (clients add their own, e.g. FixMyStreet's report_url) are kept."""
+    given: dict[str, list[str]] = {}
+    for key in form:
+        match = ATTRIBUTE_NAME.match(key)
+        if match is None:
+            if key.startswith("attribute["):
+                raise Open311Error(400, f"{key}: attribute codes are letters, digits, _ . -")
+            continue
+        values = [v.strip() for v in _values(form, key) if v is not None and v.strip()]
+        if values:
+            given.setdefault(match.group(1), []).extend(values)
+    if len(given) > ATTRIBUTES_MAX:
+        raise Open311Error(400, f"at most {ATTRIBUTES_MAX} attributes")
+    kept: dict = {}
+    defined = {a.code: a for a in service.attributes}
+    for attribute in service.attributes:
+        if attribute.required and attribute.code not in given:
+            raise Open311Error(400, f"attribute[{attribute.code}] is required for {service.code}")
+    for code, values in given.items():
+        if any(len(v) > (DESCRIPTION_MAX if code in defined else ATTRIBUTE_VALUE_MAX) for v in values):
+            raise Open311Error(400, f"attribute[{code}] is too long")
+        attribute = defined.get(code)
+        if attribute is None:
+            kept[code] = values[0] if len(values) == 1 else values
+            continue
+        keys = {key for key, _ in attribute.values}
+        if attribute.datatype in ("singlevaluelist", "multivaluelist") and set(values) - keys:
+            raise Open311Error(400, f"attribute[{code}] must be one of {', '.join(sorted(keys))}")
+        if attribute.datatype == "multivaluelist":
+            kept[code] = values
+            continue
+        if len(values) > 1:
+            raise Open311Error(400, f"attribute[{code}] takes one value")
+        value = values[0]
+        if attribute.datatype == "number":
+            try:
+                if not math.isfinite(float(value)):
+                    raise ValueError(value)
+            except ValueError:
+                raise Open311Error(400, f"attribute[{code}] must be a number") from None
+        elif attribute.datatype == "datetime":
+            parse_moment(f"attribute[{code}]", value)
+        elif attribute.datatype == "string" and len(value) > ATTRIBUTE_VALUE_MAX:
+            raise Open311Error(400, f"attribute[{code}] is too long")
+        kept[code] = value
+    return kept
+
+
 def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxonomy, now: datetime) -> Submitted:
-    """POST requests: parse the description like any message, route it inside the caller's region,
-    join an open duplicate or open a ticket. Returns the ticket and the Outbox rows to enqueue after commit."""
+    """POST requests: parse the text like any message, route it inside the caller's region, join an open
+    duplicate of the same service or open a ticket. Returns the ticket and the Outbox rows to enqueue
+    after commit."""
     if user.role == "viewer":
         raise Open311Error(403, "this api_key may only read")
+    code = (form.get("service_code") or "").strip()
+    if not code:
+        raise Open311Error(400, "service_code is required")
+    service = find_service(taxonomy, code)
+    if service is None:
+        raise Open311Error(404, f"service_code {code} not found")
     description = (form.get("description") or "").strip()
-    if not description:
-        raise Open311Error(400, "description is required")
     if len(description) > DESCRIPTION_MAX:
         raise Open311Error(400, f"description is limited to {DESCRIPTION_MAX} characters")
-    code = (form.get("service_code") or "").strip()
-    chosen = taxonomy.resolve_label(code) if code else None
-    if code and chosen is None:
-        raise Open311Error(400, f"unknown service_code {code}")
-    lat, lng = _float(form, "lat"), _float(form, "long")
+    lat, lng = _float(form, "lat", 90), _float(form, "long", 180)
     if (lat is None) != (lng is None):
         raise Open311Error(400, "lat and long go together")
-    address = (form.get("address_string") or "").strip()[:400]
+    address = (form.get("address_string") or "").strip()
+    if len(address) > ADDRESS_MAX:
+        raise Open311Error(400, f"address_string is limited to {ADDRESS_MAX} characters")
     address_id = (form.get("address_id") or "").strip()
-    text = f"{address} {description}" if address and address not in description else description
+    if lat is None and not address and not address_id:
+        raise Open311Error(400, "a location is required: lat and long, address_string or address_id")
+    media = media_urls(form)
+    given_attributes = attributes(form, service)
+    # The address helps the parser place it; the description stays as posted (blank lines and all).
+    text = " ".join(part for part in (address, description or service.name) if part)
     demand = parser.parse(text)
-    if chosen is not None:
-        demand.category, demand.subcategory = chosen
-        demand.confidence, demand.classifier = 1.0, "open311"
+    demand.category, demand.subcategory = service.parent, service.name
+    demand.confidence, demand.classifier = 1.0, "open311"
     location = demand.location
     if address_id:
         node = node_by_code(address_id)
         if node is None:
             raise Open311Error(400, f"unknown address_id {address_id}")
         location.node, location.grid = node.code, node.code if node.tier == "grid" else None
-    elif lat is not None and not location.grid:
+    elif lat is not None and lng is not None and not location.grid:
         location.grid = grid_at(lat, lng)
     for where in (location.grid, location.node):
         if where and not in_scope(user, where):
@@ -254,7 +572,11 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
     actor = f"api:{user.username}"
     phone = (form.get("phone") or "").strip()[:32] or None
     duplicate = find_duplicate(demand, location.grid or reporter_grid, now)
-    if duplicate is not None and (in_scope(user, duplicate.owner_code) or in_scope(user, duplicate.grid_code)):
+    if (
+        duplicate is not None
+        and _code_of(taxonomy, duplicate) == service.code  # never merged across services
+        and (in_scope(user, duplicate.owner_code) or in_scope(user, duplicate.grid_code))
+    ):
         reporter = add_reporter(
             duplicate, channel="open311", external_id=external_id, demand=demand, name=name or None, now=now
         )
@@ -274,7 +596,14 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
         reporter_name=name or None,
         actor=actor,
     )
-    ticket.fields = {**(ticket.fields or {}), "original_text": description}
+    ticket.fields = {
+        **(ticket.fields or {}),
+        "original_text": description,
+        "service_code": service.code,
+        "address": address or None,
+        "attributes": given_attributes,
+        "media_urls": media,
+    }
     if lat is not None:
         ticket.lat, ticket.lng = lat, lng
     if address and not ticket.location_text:

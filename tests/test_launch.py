@@ -33,3 +33,7 @@ def test_web_processes_freeze_what_they_loaded():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_request_lines_fit_long_open311_id_lists():
+    assert gunicorn_hooks.limit_request_line == 8190  # gunicorn's largest bounded value; the default is 4094

@@ -1,35 +1,60 @@
-"""Open311 GeoReport v2 (/open311/v2/): discovery, services, requests (GET, POST), requests/<id>, each as
-.json or .xml, errors in the spec's shape. `api_key` is an API token from `flask create-token`; reading
-and creating requests are limited to the token user's region subtree. Discovery and services are public.
+"""Open311 GeoReport v2 (/open311/v2/), each method as .json or .xml: discovery, services, service
+definitions, requests (GET, POST), requests/<id>, tokens/<id> and mySociety's servicerequestupdates.
+
+Reads are open to everyone, as the spec has them (masked, no reporter data); OPEN311_READ_REQUIRES_KEY=1
+makes them need an `api_key` (an API token from `flask create-token`), which also limits them to the token
+user's region subtree. Writes always need one. Every answer under /open311/v2/, errors included (unknown
+routes, wrong methods, bodies that are not UTF-8), is in the spec's shape.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+from urllib.parse import unquote_to_bytes
 from xml.etree import ElementTree as ET
 
 from flask import Blueprint, Response, current_app, g, request, url_for
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from accounts.tokens import authenticate
 from delivery.outbox import enqueue_delivery
-from handlers.open311 import Open311Error, find_request, find_requests, services, submit_request
+from handlers.open311 import (
+    Open311Error,
+    find_request,
+    find_requests,
+    find_token,
+    find_updates,
+    service_definition,
+    services,
+    submit_request,
+)
 from handlers.parsing import get_parser, taxonomy
-from models import db, utcnow
+from models import User, db, utcnow
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("open311", __name__)
 
+PREFIX = "/open311/v2/"
 FORMATS = "<any(json, xml):fmt>"
-CHANGESET = "2026-11-24T00:00:00+08:00"
+CHANGESET = "2026-12-04T00:00:00+08:00"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
-# XML element names for the items of each top-level list.
+BODY_MAX = 1024 * 1024  # a request with thousands of ids fits; nothing legitimate is larger
+# XML element names for the items of each list.
 ITEM_TAGS = {
     "services": "service",
     "service_requests": "request",
+    "service_request_updates": "request_update",
     "errors": "error",
     "endpoints": "endpoint",
     "formats": "format",
+    "attributes": "attribute",
+    "values": "value",
 }
+# Characters XML 1.0 cannot carry at all; a posted description may hold them, the XML answer must not.
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 # --- rendering -----------------------------------------------------------------------------------------
@@ -46,11 +71,12 @@ def _xml_value(parent: ET.Element, tag: str, value) -> None:
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     elif value is not None:
-        element.text = str(value)
+        element.text = XML_ILLEGAL.sub("", str(value))
 
 
 def render(fmt: str, root: str, data, status: int = 200) -> Response:
-    """`data` as JSON, or as XML under <root> (a list becomes repeated child elements)."""
+    """`data` as JSON, or as XML under <root> (a list becomes repeated child elements); None is null in
+    JSON and an empty element in XML."""
     if fmt == "xml":
         element = ET.Element(root)
         if isinstance(data, list):
@@ -72,7 +98,8 @@ def error(fmt: str, status: int, description: str) -> Response:
 
 
 def _fmt() -> str:
-    return (request.view_args or {}).get("fmt") or ("xml" if request.path.endswith(".xml") else "json")
+    fmt = (request.view_args or {}).get("fmt")
+    return fmt or ("xml" if request.path.endswith(".xml") else "json")
 
 
 @bp.errorhandler(Open311Error)
@@ -83,7 +110,28 @@ def open311_error(exc: Open311Error):
 
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
-    return error(_fmt(), exc.code or 500, exc.description or exc.name)
+    db.session.rollback()
+    response = error(_fmt(), exc.code or 500, exc.description or exc.name)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+@bp.errorhandler(Exception)
+def unexpected(exc: Exception):
+    log.exception("open311: %s %s failed", request.method, request.path)
+    db.session.rollback()
+    return error(_fmt(), 500, "internal error; the request was not applied")
+
+
+@bp.app_errorhandler(NotFound)
+@bp.app_errorhandler(MethodNotAllowed)
+def outside_the_routes(exc: HTTPException):
+    """Unknown paths and methods never reach a blueprint handler: those under /open311/v2/ still answer in
+    the spec's shape; every other path keeps the default page."""
+    if not request.path.startswith(PREFIX):
+        return exc
+    return http_error(exc)
 
 
 @bp.after_request
@@ -93,13 +141,51 @@ def headers(response: Response) -> Response:
     return response
 
 
-def require_key() -> None:
-    """The token user, from `api_key` (query or form) or a Bearer header; 403 in GeoReport's shape."""
+@bp.before_request
+def check_request() -> None:
+    """UTF-8 only (the spec's rule; a stray byte must not silently empty the form) and the jurisdiction."""
+    request.max_content_length = BODY_MAX
+    raw = [request.query_string]
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        raw.append(request.get_data(cache=True))  # the form is parsed from this cached copy afterwards
+    for blob in raw:
+        for pair in blob.split(b"&"):
+            try:
+                unquote_to_bytes(pair.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                raise Open311Error(400, "the request is not valid UTF-8 (GeoReport v2 takes UTF-8 only)") from None
+    wanted = current_app.config.get("OPEN311_JURISDICTION") or ""
+    given = (request.values.get("jurisdiction_id") or "").strip()
+    if wanted and given and given != wanted:
+        raise Open311Error(404, f"jurisdiction_id {given} not found (this endpoint serves {wanted})")
+
+
+def _key_user() -> User | None:
+    """The token user when a key is sent (`api_key`, query or form, or a Bearer header); 403 for a bad one."""
     key = (request.values.get("api_key") or "").strip()
-    user = authenticate(f"Bearer {key}") if key else authenticate(request.headers.get("Authorization", ""))
+    header = request.headers.get("Authorization", "")
+    if not key and not header:
+        return None
+    user = authenticate(f"Bearer {key}") if key else authenticate(header)
     if user is None:
-        raise Open311Error(403, "api_key is missing or invalid (use a token from `flask create-token`)")
+        raise Open311Error(403, "api_key is invalid (use a token from `flask create-token`)")
+    return user
+
+
+def require_key() -> User:
+    user = _key_user()
+    if user is None:
+        raise Open311Error(403, "api_key is missing (use a token from `flask create-token`)")
     g.user = user
+    return user
+
+
+def reader() -> User | None:
+    """Who reads: None for the public, else the key's user (a key narrows reads to its region)."""
+    user = _key_user()
+    if user is None and int(current_app.config.get("OPEN311_READ_REQUIRES_KEY") or 0):
+        raise Open311Error(403, "api_key is missing: this county requires one for reading")
+    return user
 
 
 # --- endpoints -----------------------------------------------------------------------------------------
@@ -130,26 +216,44 @@ def discovery(fmt: str):
 
 @bp.get(f"/services.{FORMATS}")
 def list_services(fmt: str):
+    reader()
     return render(fmt, "services", services(taxonomy()))
+
+
+@bp.get(f"/services/<path:code>.{FORMATS}")
+def get_service(code: str, fmt: str):
+    reader()
+    return render(fmt, "service_definition", service_definition(taxonomy(), code))
 
 
 @bp.get(f"/requests.{FORMATS}")
 def list_requests(fmt: str):
-    require_key()
-    return render(fmt, "service_requests", find_requests(g.user, request.args, utcnow()))
+    return render(fmt, "service_requests", find_requests(reader(), request.args, utcnow(), taxonomy()))
 
 
 @bp.get(f"/requests/<request_id>.{FORMATS}")
 def get_request(request_id: str, fmt: str):
-    require_key()
-    return render(fmt, "service_requests", [find_request(g.user, request_id)])
+    return render(fmt, "service_requests", [find_request(reader(), request_id, taxonomy())])
+
+
+@bp.get(f"/tokens/<token>.{FORMATS}")
+def get_token(token: str, fmt: str):
+    return render(fmt, "service_requests", [find_token(reader(), token)])
+
+
+@bp.get(f"/servicerequestupdates.{FORMATS}")
+def list_updates(fmt: str):
+    return render(fmt, "service_request_updates", find_updates(reader(), request.args, utcnow()))
 
 
 @bp.post(f"/requests.{FORMATS}")
 def post_request(fmt: str):
-    require_key()
+    if request.form.get("service_request_id") and not request.form.get("service_code"):
+        # A lookup too long for a URL (FixMyStreet asks for every open request it holds): read, not create.
+        return render(fmt, "service_requests", find_requests(reader(), request.form, utcnow(), taxonomy()))
+    user = require_key()
     parser = get_parser(current_app.instance_path)
-    submitted = submit_request(g.user, request.form, parser, parser.taxonomy, utcnow())
+    submitted = submit_request(user, request.form, parser, taxonomy(), utcnow())
     ids = [message.id for message in submitted.outbox]
     db.session.commit()
     for outbox_id in ids:

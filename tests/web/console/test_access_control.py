@@ -63,7 +63,12 @@ def test_open311_hides_another_towns_requests(region, client, hexi_ticket):
     # and cannot file one into 河西街道 either
     response = client.post(
         "/open311/v2/requests.json",
-        data={"api_key": key, "service_code": "城乡建设/市容环卫", "description": "西环路农贸市场门口垃圾没人清理"},
+        data={
+            "api_key": key,
+            "service_code": "urban.sanitation",
+            "address_string": "西环路农贸市场门口",
+            "description": "西环路农贸市场门口垃圾没人清理",
+        },
     )
     assert response.status_code == 403 and "region" in response.get_json()[0]["description"]
     hexi_key = token_for(region, "staff", "990102")
