@@ -81,7 +81,7 @@ def test_thirty_thousand_subscribers_each_reached_once_through_faults_and_a_kill
 
     # A worker in its own process, SIGKILLed by the fake API right after the 12th mass send went out.
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.jobs.broadcast_worker", json.dumps(_worker_settings(region))],
+        [sys.executable, "-m", "tests.support.broadcast_worker", json.dumps(_worker_settings(region))],
         cwd=PROJECT,
         env=os.environ.copy(),
     )

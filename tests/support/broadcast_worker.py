@@ -1,6 +1,6 @@
 """An RQ worker in its own process, for tests that kill a worker mid-broadcast (SIGKILL, no cleanup).
 
-    python -m tests.jobs.broadcast_worker '<settings as JSON>'
+    python -m tests.support.broadcast_worker '<settings as JSON>'
 
 Builds the app with the given settings (the test's database, Redis and fake API) and drains every queue
 in burst mode, exactly like `flask worker --burst`, then exits.
