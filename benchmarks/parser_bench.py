@@ -79,7 +79,7 @@ def builtin_parser(parser: DemandParser, path: Path, title: str) -> dict[str, fl
         rows = list(csv.DictReader(handle))
     parsers = _parsers_for(rows, parser)
     correct = tp = fp = fn = abstained = abstained_wrong = 0
-    grid_named = grid_right = grid_spurious = no_grid = 0
+    grid_named = grid_right = grid_spurious = no_grid = grid_single = 0
     node_named = node_right = 0
     parts_named = parts_right = 0
     per_category: Counter[str] = Counter()
@@ -122,7 +122,10 @@ def builtin_parser(parser: DemandParser, path: Path, title: str) -> dict[str, fl
             grid_right += demand.location.grid == expected_grid
         else:
             no_grid += 1
-            grid_spurious += demand.location.grid is not None
+            if demand.location.grid is not None:
+                grid_spurious += 1
+                # Not a guess: the named village (or community) has exactly one grid.
+                grid_single += demand.location.grid == county_parser.gazetteer.only_grid(demand.location.node)
     n = len(rows)
     recall = tp / (tp + fn) if tp + fn else 0.0
     precision = tp / (tp + fp) if tp + fp else 0.0
@@ -149,7 +152,8 @@ def builtin_parser(parser: DemandParser, path: Path, title: str) -> dict[str, fl
     print(f"  urgent recall: {recall:.3f} ({tp}/{tp + fn}), precision: {precision:.3f} ({tp}/{tp + fp})")
     print(
         f"  grid correct where a known grid-level place is named: {figures['grid']:.3f} "
-        f"({grid_right}/{grid_named}); a grid guessed where none is named: {grid_spurious}/{no_grid}"
+        f"({grid_right}/{grid_named}); a grid set where none is named: {grid_spurious}/{no_grid}"
+        + (f" ({grid_single} of them the only grid of the village or community named)" if grid_single else "")
     )
     if node_named:
         figures["node"] = node_right / node_named

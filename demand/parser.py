@@ -69,11 +69,14 @@ class Location:
     unit: str | None = None
     room: str | None = None
     source: str | None = None  # 'officer' | 'text' | 'reporter' | None
+    # When the name fits several nodes: their codes (node is then the one they share, grid None).
+    candidates: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
         return {"text": self.text, "place": self.place, "node": self.node, "grid": self.grid,
-                "building": self.building, "unit": self.unit, "room": self.room}
+                "building": self.building, "unit": self.unit, "room": self.room,
+                "candidates": list(self.candidates)}
 
 
 @dataclass
@@ -268,7 +271,9 @@ class DemandParser:
         if best is not None:
             location.place = best.text
             location.node = best.node.code
-            location.grid = best.grid
+            # A village (or community) with a single grid: naming it names the grid.
+            location.grid = best.grid or self.gazetteer.only_grid(best.node.code)
+            location.candidates = list(best.candidates)
         building, unit, room, end = _address_parts(address_text, best.end if best is not None else 0)
         location.building, location.unit, location.room = building, unit, room
         if best is not None:
