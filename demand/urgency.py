@@ -316,9 +316,9 @@ class UrgencyDetector:
         rules: list[_Rule] = []
         for danger, label, triggers, hazards in _CLASSES:
             for kind, pattern in triggers:
-                rules.append(_Rule(danger, label, kind, re.compile(pattern), False))
+                rules.append(_Rule(danger, label, kind, _compile(pattern), False))
             for kind, pattern in hazards:
-                rules.append(_Rule(danger, label, kind, re.compile(pattern), True))
+                rules.append(_Rule(danger, label, kind, _compile(pattern), True))
         extra = [re.escape(w.strip()) for w in extra_words if w and w.strip()]
         if extra:
             rules.append(_Rule("county", "县定紧急词", "county", re.compile("|".join(extra)), False))
@@ -407,6 +407,14 @@ class UrgencyDetector:
             return Urgency("normal", None)
         reason = "；".join(f"{label}：{'、'.join(parts)}" for label, parts in reasons.items())
         return Urgency("urgent", reason, tuple(kinds), tuple(dangers), tuple(words))
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    """Compile with a lookahead on the characters a match can start with: `re` then skips most positions."""
+    starts = _first_chars(pattern)
+    if starts:
+        pattern = f"(?=[{''.join(re.escape(ch) for ch in sorted(starts))}])(?:{pattern})"
+    return re.compile(pattern)
 
 
 def _first_chars(pattern: str) -> set[str] | None:
