@@ -38,6 +38,7 @@ def candidate_configs() -> dict[str, ModelConfig]:
         BASELINE: baseline_config(),
         "chi2 top 30k + taxonomy keywords (the model before issue 19)": ModelConfig(),
         "chi2 top 30k + keywords, sublinear tf": ModelConfig(sublinear_tf=True),
+        "chi2 top 30k + keywords, NB-SVM": ModelConfig(nb_weighting=True),
     }
 
 

@@ -71,3 +71,17 @@ def test_choose_ships_the_baseline_unless_the_margin_beats_the_spread() -> None:
     clear = CandidateScore("better", ModelConfig(), [0.93, 0.95, 0.94, 0.96])
     assert choose([baseline, close]).chosen is baseline
     assert choose([baseline, close, clear]).chosen is clear
+
+
+def test_nb_svm_model_trains_predicts_and_round_trips(tmp_path: Path) -> None:
+    from demand.classifier import TextClassifier, load_latest, save_model
+
+    texts, labels = _history(30)
+    model = TextClassifier.fit(texts, labels, ModelConfig(nb_weighting=True, keyword_weight=0.0, profile_weight=0.0))
+    assert model.predict_one("又停水了，水压低")[0] == "水务"
+    assert model.predict_one("门口有流动摊贩乱摆摊")[0] == "城管"
+    save_model(model, tmp_path)
+    again = load_latest(tmp_path)
+    assert again is not None
+    probe = ["垃圾桶满了没人清扫", "自来水发黄"]
+    assert [label for label, _ in again.predict(probe)] == [label for label, _ in model.predict(probe)]
