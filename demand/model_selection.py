@@ -37,7 +37,6 @@ def candidate_configs() -> dict[str, ModelConfig]:
     return {
         BASELINE: baseline_config(),
         "chi2 top 30k + taxonomy keywords (the model before issue 19)": ModelConfig(),
-        "chi2 top 30k + keywords, sublinear tf": ModelConfig(sublinear_tf=True),
         "chi2 top 30k + keywords, NB-SVM": ModelConfig(nb_weighting=True),
     }
 
@@ -108,17 +107,26 @@ def repeated_cv(
 
 
 def choose(candidates: list[CandidateScore]) -> Selection:
-    """The best candidate if it beats the baseline (the first) by more than the baseline's spread."""
+    """The model to ship. Candidates are listed simplest first, the baseline first of all.
+
+    Take the simplest candidate whose mean is within the best mean's spread (a difference smaller than
+    the fold-to-fold noise is no reason for more complexity); ship it only if it beats the baseline by
+    more than the baseline's spread, else ship the baseline.
+    """
     baseline = candidates[0]
     best = max(candidates, key=lambda c: c.mean)
-    margin = best.mean - baseline.mean
-    if best is baseline:
-        return Selection(candidates, baseline, "the baseline scores best")
+    simplest = next(c for c in candidates if c.mean >= best.mean - best.spread)
+    margin = simplest.mean - baseline.mean
+    if simplest is baseline:
+        return Selection(candidates, baseline, f"the baseline is within the spread of the best ({best.name})")
     if margin > baseline.spread:
-        return Selection(candidates, best, f"beats the baseline by {margin:.4f} > spread {baseline.spread:.4f}")
+        why = f"beats the baseline by {margin:.4f} > spread {baseline.spread:.4f}"
+        if simplest is not best:
+            why += f"; {best.name} is better by only {best.mean - simplest.mean:.4f}, within its spread"
+        return Selection(candidates, simplest, why)
     return Selection(
         candidates,
         baseline,
-        f"best other ({best.name}) beats the baseline by {margin:.4f}, within the spread "
+        f"{simplest.name} beats the baseline by {margin:.4f}, within the spread "
         f"{baseline.spread:.4f}: the baseline ships",
     )

@@ -71,6 +71,9 @@ def test_choose_ships_the_baseline_unless_the_margin_beats_the_spread() -> None:
     clear = CandidateScore("better", ModelConfig(), [0.93, 0.95, 0.94, 0.96])
     assert choose([baseline, close]).chosen is baseline
     assert choose([baseline, close, clear]).chosen is clear
+    # Two candidates past the baseline and within noise of each other: the simpler (listed first) ships.
+    clear_twin = CandidateScore("better, more complex", ModelConfig(), [0.935, 0.955, 0.945, 0.965])
+    assert choose([baseline, clear, clear_twin]).chosen is clear
 
 
 def test_nb_svm_model_trains_predicts_and_round_trips(tmp_path: Path) -> None:
