@@ -42,8 +42,13 @@ def _echo_json(data: dict) -> None:
 
 @click.command("parse")
 @click.argument("text", required=False)
-@click.option("--jsonl", "jsonl", type=click.File("r", encoding="utf-8"), default=None,
-              help="Parse every line of FILE ('-' for stdin); one JSON object per line.")
+@click.option(
+    "--jsonl",
+    "jsonl",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Parse every line of FILE ('-' for stdin); one JSON object per line.",
+)
 @click.option("--grid", "reporter_grid", default=None, help="The reporter's known grid code, if any.")
 @click.option("--unmasked", is_flag=True, default=False, help="Show contacts unmasked (handle with care).")
 @with_appcontext
@@ -71,8 +76,12 @@ def parse_command(text: str | None, jsonl, reporter_grid: str | None, unmasked: 
 @click.command("train-classifier")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds (0 to skip).")
-@click.option("--force", is_flag=True, default=False,
-              help="Put the new model in use even if it scores below the current one on the validation fold.")
+@click.option(
+    "--force",
+    is_flag=True,
+    default=False,
+    help="Put the new model in use even if it scores below the current one on the validation fold.",
+)
 @with_appcontext
 def train_classifier_command(file: Path, folds: int, force: bool) -> None:
     """Train the category model from FILE.csv (columns text,label); it replaces the model in use only if it
@@ -85,10 +94,13 @@ def train_classifier_command(file: Path, folds: int, force: bool) -> None:
         texts, labels, skipped = read_training_csv(file)
     except TrainingDataError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{len(texts)} messages, {len(set(labels))} labels from {file}"
-               + (f" ({skipped} empty rows skipped)" if skipped else ""))
-    with click.progressbar(length=folds + 1, label="training", show_eta=False, show_percent=True,
-                           item_show_func=lambda what: what) as bar:
+    click.echo(
+        f"{len(texts)} messages, {len(set(labels))} labels from {file}"
+        + (f" ({skipped} empty rows skipped)" if skipped else "")
+    )
+    with click.progressbar(
+        length=folds + 1, label="training", show_eta=False, show_percent=True, item_show_func=lambda what: what
+    ) as bar:
         state = {"done": 0}
 
         def progress(done: int, total: int, what: str) -> None:
@@ -97,36 +109,53 @@ def train_classifier_command(file: Path, folds: int, force: bool) -> None:
 
         started = time.perf_counter()
         try:
-            comparison = retrain_if_better(texts, labels, demand.model_dir_for(current_app.instance_path),
-                                           folds=folds, progress=progress, force=force)
+            comparison = retrain_if_better(
+                texts,
+                labels,
+                demand.model_dir_for(current_app.instance_path),
+                folds=folds,
+                progress=progress,
+                force=force,
+            )
         except TrainingDataError as exc:
             raise click.ClickException(str(exc)) from None
     report = comparison.report
     if report.dropped_labels:
-        click.echo("labels with too few examples, left out: "
-                   + ", ".join(f"{k} ({v})" for k, v in sorted(report.dropped_labels.items())))
+        click.echo(
+            "labels with too few examples, left out: "
+            + ", ".join(f"{k} ({v})" for k, v in sorted(report.dropped_labels.items()))
+        )
     if report.accuracy is None:
         click.echo("too few examples per label to cross-validate; no accuracy figures")
     else:
         click.echo(f"cross-validated ({report.folds}-fold) accuracy: {report.accuracy:.4f}")
         click.echo(f"{_pad('category', 18)}{'precision':>10}{'recall':>10}{'F1':>10}{'n':>8}")
         for score in report.per_category:
-            click.echo(f"{_pad(score.label, 18)}{score.precision:>10.3f}{score.recall:>10.3f}{score.f1:>10.3f}"
-                       f"{score.support:>8}")
+            click.echo(
+                f"{_pad(score.label, 18)}{score.precision:>10.3f}{score.recall:>10.3f}{score.f1:>10.3f}"
+                f"{score.support:>8}"
+            )
         click.echo(f"macro-F1: {report.macro_f1:.4f}")
         if report.macro_f1 < WEAK_MODEL_F1:
-            click.echo("note: this model is weak (more history helps); the built-in lexicon still decides "
-                       "whenever the model is unsure")
+            click.echo(
+                "note: this model is weak (more history helps); the built-in lexicon still decides "
+                "whenever the model is unsure"
+            )
 
     def shown(value: float | None) -> str:
         return "-" if value is None else f"{value:.4f}"
 
-    click.echo(f"validation fold ({comparison.n_validation} messages) macro-F1: new {shown(comparison.new_macro_f1)}, "
-               f"current {shown(comparison.current_macro_f1)} — {comparison.reason}")
+    click.echo(
+        f"validation fold ({comparison.n_validation} messages) macro-F1: new {shown(comparison.new_macro_f1)}, "
+        f"current {shown(comparison.current_macro_f1)} — {comparison.reason}"
+    )
     elapsed = time.perf_counter() - started
     if comparison.replaced:
-        click.echo(f"trained on {report.n_samples} messages in {elapsed:.1f} s; saved {comparison.model_path} "
-                   "(now in use)")
+        click.echo(
+            f"trained on {report.n_samples} messages in {elapsed:.1f} s; saved {comparison.model_path} (now in use)"
+        )
     else:
-        click.echo(f"trained on {report.n_samples} messages in {elapsed:.1f} s; the current model stays in use "
-                   "(--force to replace it anyway)")
+        click.echo(
+            f"trained on {report.n_samples} messages in {elapsed:.1f} s; the current model stays in use "
+            "(--force to replace it anyway)"
+        )

@@ -88,18 +88,28 @@ class ModelConfig:
 def build_pipeline(config: ModelConfig, n_samples: int) -> Pipeline:
     """The untrained scikit-learn pipeline for a training set of n_samples."""
     features: list[tuple[str, Any]] = [
-        ("chars", CharNgramTfidf(n_min=config.ngram_min, n_max=config.ngram_max,
-                                 min_df=config.min_df if n_samples >= 50 else 1, top_k=config.top_k,
-                                 sublinear_tf=config.sublinear_tf)),
+        (
+            "chars",
+            CharNgramTfidf(
+                n_min=config.ngram_min,
+                n_max=config.ngram_max,
+                min_df=config.min_df if n_samples >= 50 else 1,
+                top_k=config.top_k,
+                sublinear_tf=config.sublinear_tf,
+            ),
+        ),
     ]
     if config.keyword_weight or config.profile_weight:
-        features.append(("keywords", KeywordFeatures(keyword_weight=config.keyword_weight,
-                                                     profile_weight=config.profile_weight)))
-    return Pipeline([
-        ("clean", FunctionTransformer(clean_all)),
-        ("features", FeatureUnion(features)),
-        ("svm", _svm(config)),
-    ])
+        features.append(
+            ("keywords", KeywordFeatures(keyword_weight=config.keyword_weight, profile_weight=config.profile_weight))
+        )
+    return Pipeline(
+        [
+            ("clean", FunctionTransformer(clean_all)),
+            ("features", FeatureUnion(features)),
+            ("svm", _svm(config)),
+        ]
+    )
 
 
 def _svm(config: ModelConfig) -> Any:
@@ -116,8 +126,9 @@ class NBLinearSVC(ClassifierMixin, BaseEstimator):
     the fitted `coef_` holds r_c * w_c, so prediction is one sparse product like a plain LinearSVC.
     """
 
-    def __init__(self, C: float = 1.0, class_weight: str | None = None, random_state: int = 0,
-                 alpha: float = 1.0) -> None:
+    def __init__(
+        self, C: float = 1.0, class_weight: str | None = None, random_state: int = 0, alpha: float = 1.0
+    ) -> None:
         self.C = C
         self.class_weight = class_weight
         self.random_state = random_state
@@ -172,9 +183,13 @@ class Corpus:
 
     def _char_features(self, n_samples: int) -> CharNgramTfidf:
         config = self.config
-        return CharNgramTfidf(n_min=config.ngram_min, n_max=config.ngram_max,
-                              min_df=config.min_df if n_samples >= 50 else 1, top_k=config.top_k,
-                              sublinear_tf=config.sublinear_tf)
+        return CharNgramTfidf(
+            n_min=config.ngram_min,
+            n_max=config.ngram_max,
+            min_df=config.min_df if n_samples >= 50 else 1,
+            top_k=config.top_k,
+            sublinear_tf=config.sublinear_tf,
+        )
 
     def fit(self, rows: Sequence[int], labels: Sequence[str]) -> tuple[Pipeline, Any]:
         """A fitted pipeline trained on `rows`, and a function giving decision values for other rows."""
@@ -200,11 +215,13 @@ class Corpus:
             scores = svm.decision_function(sparse.hstack(parts, format="csr"))
             return np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
 
-        pipeline = Pipeline([
-            ("clean", FunctionTransformer(clean_all).fit([""])),
-            ("features", FeatureUnion(union)),
-            ("svm", svm),
-        ])
+        pipeline = Pipeline(
+            [
+                ("clean", FunctionTransformer(clean_all).fit([""])),
+                ("features", FeatureUnion(union)),
+                ("svm", svm),
+            ]
+        )
         return pipeline, decide
 
 
@@ -249,8 +266,13 @@ class TextClassifier:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, texts: Sequence[str], labels: Sequence[str], config: ModelConfig | None = None,
-            temperature: float | None = None) -> TextClassifier:
+    def fit(
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        config: ModelConfig | None = None,
+        temperature: float | None = None,
+    ) -> TextClassifier:
         """Train on texts and labels (at least two distinct labels)."""
         config = config or ModelConfig()
         if len(set(labels)) < 2:
@@ -335,8 +357,9 @@ def save_model(model: TextClassifier, model_dir: str | os.PathLike, keep: int = 
         "temperature": model.temperature,
     }
     _atomic_write(path, pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
-    _atomic_write(path.with_suffix(".json"),
-                  json.dumps(model.metadata, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
+    _atomic_write(
+        path.with_suffix(".json"), json.dumps(model.metadata, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    )
     _atomic_write(model_dir / LATEST_FILE, path.name.encode("utf-8"))
     for old_version, old_path in _versions(model_dir)[:-keep] if keep > 0 else []:
         if old_version != version:

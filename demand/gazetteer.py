@@ -226,12 +226,12 @@ class Gazetteer:
                 if other.grid is None or other.grid == best.grid or other.node.depth != best.node.depth:
                     continue
                 first, second = (best, other) if best.start < other.start else (other, best)
-                if _JUNCTION.match(text[first.end:second.start]):
+                if _JUNCTION.match(text[first.end : second.start]):
                     code = self._common_ancestor((best.node.code, other.node.code))
                     if code:
-                        joined = text[first.start:second.end]
+                        joined = text[first.start : second.end]
                         return PlaceMatch(joined, first.start, second.end, self.nodes[code], "place", None), text
-        if best is not None and best.grid is None and any(text[m.end: m.end + 1] == "的" for m in matches):
+        if best is not None and best.grid is None and any(text[m.end : m.end + 1] == "的" for m in matches):
             joined_text = text.replace("的", "")
             joined = self.best(self.find_all(joined_text))
             if joined is not None and joined.node.depth > (best.node.depth if best else -1):
@@ -301,7 +301,7 @@ def _place_variants(place: str, ancestor_names: list[str]) -> set[str]:
     for ancestor in ancestor_names:
         ancestor = normalize(ancestor)
         if ancestor and place.startswith(ancestor) and len(place) - len(ancestor) >= 4:
-            rest = place[len(ancestor):]
+            rest = place[len(ancestor) :]
             variants.add(rest)
             if ancestor.endswith("县"):
                 variants.add("县" + rest)

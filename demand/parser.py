@@ -43,8 +43,10 @@ _ROOM_AFTER = re.compile(r"^\s*(?:的|之)?\s*(\d{3,4})(?![\d元块年月日号�
 # ... or a little later, when the building is stated ("5号楼有人漏气，好像是502在漏气").
 _ROOM_LOOSE = re.compile(r"(?<![\d.])([1-9]\d{2,3})(?![\d元块年月日号米平万人岁次个辆台斤%:：.线路])")
 # Greetings and filler that do not make a matter ("你好，在吗？我想反映一下").
-_FILLER = re.compile(r"你好|您好|在吗|在不在|请问|谢谢|麻烦|有人吗|想反映|反映一下|反映个|反映|问题|有个事|有件事|一下|"
-                     r"我要|我想|咨询|投诉|举报|领导|同志|工作人员|帮忙|帮我|处理|解决|看看|尽快|急|啊|吧|呢|吗|的|了|哦|嗯")
+_FILLER = re.compile(
+    r"你好|您好|在吗|在不在|请问|谢谢|麻烦|有人吗|想反映|反映一下|反映个|反映|问题|有个事|有件事|一下|"
+    r"我要|我想|咨询|投诉|举报|领导|同志|工作人员|帮忙|帮我|处理|解决|看看|尽快|急|啊|吧|呢|吗|的|了|哦|嗯"
+)
 _MEANINGFUL = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 # Below this many meaningful characters (after filler and place names are removed) a message with no
 # keyword is not a matter ("你好", "东大社区", "🙂🙂").
@@ -56,11 +58,21 @@ UNSEEN_CATEGORY_CONFIDENCE = 0.5
 # The kind of danger an urgent message describes is evidence for its category: a fire is a 消防 matter
 # even when it happens in a school. (rule kind from demand.urgency → category, subcategory)
 DANGER_HINTS: dict[str, tuple[str, str]] = {
-    "fire": ("政法", "消防安全"), "explosion": ("政法", "消防安全"), "gas": ("城乡建设", "供水供电供气"),
-    "electric": ("城乡建设", "供水供电供气"), "collapse": ("城乡建设", "房屋安全"), "falling": ("城乡建设", "房屋安全"),
-    "manhole": ("城乡建设", "市政设施"), "violence": ("政法", "治安管理"), "quarrel": ("政法", "治安管理"),
-    "self_harm": ("政法", "紧急救助"), "medical": ("卫生计生", "医疗服务"), "accident": ("交通运输", "道路交通"),
-    "welfare": ("民政", "养老服务"), "missing_person": ("政法", "紧急救助"), "fraud": ("政法", "诈骗防范"),
+    "fire": ("政法", "消防安全"),
+    "explosion": ("政法", "消防安全"),
+    "gas": ("城乡建设", "供水供电供气"),
+    "electric": ("城乡建设", "供水供电供气"),
+    "collapse": ("城乡建设", "房屋安全"),
+    "falling": ("城乡建设", "房屋安全"),
+    "manhole": ("城乡建设", "市政设施"),
+    "violence": ("政法", "治安管理"),
+    "quarrel": ("政法", "治安管理"),
+    "self_harm": ("政法", "紧急救助"),
+    "medical": ("卫生计生", "医疗服务"),
+    "accident": ("交通运输", "道路交通"),
+    "welfare": ("民政", "养老服务"),
+    "missing_person": ("政法", "紧急救助"),
+    "fraud": ("政法", "诈骗防范"),
 }
 DANGER_HINT_WEIGHT = 1.5
 # Below this confidence a guessed category is not trusted: the demand is flagged `needs_review` and
@@ -87,9 +99,16 @@ class Location:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {"text": self.text, "place": self.place, "node": self.node, "grid": self.grid,
-                "building": self.building, "unit": self.unit, "room": self.room,
-                "candidates": list(self.candidates)}
+        return {
+            "text": self.text,
+            "place": self.place,
+            "node": self.node,
+            "grid": self.grid,
+            "building": self.building,
+            "unit": self.unit,
+            "room": self.room,
+            "candidates": list(self.candidates),
+        }
 
 
 @dataclass
@@ -138,11 +157,13 @@ class Demand:
             "classifier": self.classifier,
             "needs_review": self.needs_review,
             "urgency": self.urgency,
-            "urgency_reason": mask_text(self.urgency_reason, self.contacts) if masked and self.urgency_reason
+            "urgency_reason": mask_text(self.urgency_reason, self.contacts)
+            if masked and self.urgency_reason
             else self.urgency_reason,
             "grid": self.location.grid,
             "location": {**self.location.to_dict(), "text": mask_text(self.location.text or "", self.contacts) or None}
-            if masked else self.location.to_dict(),
+            if masked
+            else self.location.to_dict(),
             "contacts": [c.to_dict(masked=masked) for c in self.contacts],
             "reporter_name": mask_name(self.reporter_name) if masked and self.reporter_name else self.reporter_name,
             "missing": list(self.missing),
@@ -154,9 +175,14 @@ class Demand:
 class DemandParser:
     """Parses messages into Demands. Thread-safe for reading; build one per process and reuse it."""
 
-    def __init__(self, gazetteer: Gazetteer | None = None, model_dir: str | os.PathLike | None = None,
-                 taxonomy: Taxonomy | None = None, model_threshold: float = MODEL_THRESHOLD,
-                 abstain_threshold: float = ABSTAIN_THRESHOLD) -> None:
+    def __init__(
+        self,
+        gazetteer: Gazetteer | None = None,
+        model_dir: str | os.PathLike | None = None,
+        taxonomy: Taxonomy | None = None,
+        model_threshold: float = MODEL_THRESHOLD,
+        abstain_threshold: float = ABSTAIN_THRESHOLD,
+    ) -> None:
         self.gazetteer = gazetteer if gazetteer is not None else Gazetteer()
         self.taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
         self.lexicon = LexiconClassifier(self.taxonomy)
@@ -209,10 +235,12 @@ class DemandParser:
         except Exception:  # the intake must always get a Demand; the log keeps the evidence
             log.exception("demand parser failed; returning an unclassified demand")
             description = clean_text(text) if isinstance(text, str) else ""
-            return Demand(description=description, missing=[MISSING_MATTER, MISSING_LOCATION],
-                          reporter_grid=reporter_grid,
-                          location=Location(node=reporter_grid, grid=reporter_grid,
-                                            source="reporter" if reporter_grid else None))
+            return Demand(
+                description=description,
+                missing=[MISSING_MATTER, MISSING_LOCATION],
+                reporter_grid=reporter_grid,
+                location=Location(node=reporter_grid, grid=reporter_grid, source="reporter" if reporter_grid else None),
+            )
 
     def _parse(self, text: object, reporter_grid: str | None) -> Demand:
         self._maybe_reload()
@@ -257,7 +285,8 @@ class DemandParser:
         # The trained model sees the message as its training data looked: the whole cleaned text.
         self._classify(demand, subject, fields, clean, hints)
         demand.needs_review = demand.classifier in ("lexicon", "fallback", "model") and (
-            demand.confidence < self.abstain_threshold)
+            demand.confidence < self.abstain_threshold
+        )
 
         missing = []
         if not self._has_matter(demand, subject):
@@ -272,11 +301,13 @@ class DemandParser:
     def _reporter_location(self, reporter_grid: str | None) -> Location:
         if not reporter_grid:
             return Location()
-        return Location(node=reporter_grid, grid=self.gazetteer.grid_of(reporter_grid) or reporter_grid,
-                        source="reporter")
+        return Location(
+            node=reporter_grid, grid=self.gazetteer.grid_of(reporter_grid) or reporter_grid, source="reporter"
+        )
 
-    def _locate(self, body: str, fields: dict[str, str], reporter_grid: str | None
-                ) -> tuple[Location, list[tuple[int, int]]]:
+    def _locate(
+        self, body: str, fields: dict[str, str], reporter_grid: str | None
+    ) -> tuple[Location, list[tuple[int, int]]]:
         matches = self.gazetteer.find_all(body)
         spans = [(m.start, m.end) for m in matches]
         stated = " ".join(v for k, v in fields.items() if k in ("location", "grid") and v)
@@ -301,7 +332,7 @@ class DemandParser:
         building, unit, room, end = _address_parts(address_text, best.end if best is not None else 0)
         location.building, location.unit, location.room = building, unit, room
         if best is not None:
-            location.text = address_text[best.start:max(end, best.end)].strip()
+            location.text = address_text[best.start : max(end, best.end)].strip()
         # No grid from the text: the reporter's known grid fills in when it lies inside what was named
         # (or when nothing was named at all).
         if location.grid is None and reporter_grid:
@@ -317,15 +348,24 @@ class DemandParser:
 
     # ---- category ---------------------------------------------------------------------------------------
 
-    def _classify(self, demand: Demand, subject: str, fields: dict[str, str], whole_text: str,
-                  hints: dict[tuple[str, str | None], float] | None = None) -> None:
+    def _classify(
+        self,
+        demand: Demand,
+        subject: str,
+        fields: dict[str, str],
+        whole_text: str,
+        hints: dict[tuple[str, str | None], float] | None = None,
+    ) -> None:
         lex = self.lexicon.classify(subject, hints)
         stated = self.taxonomy.resolve_label(fields.get("category"))
         if stated:
             demand.category, demand.subcategory = stated
             if demand.subcategory is None:
-                demand.subcategory = lex.subcategory if lex.category == demand.category else (
-                    OTHER if OTHER in self.taxonomy.subcategories(demand.category) else None)
+                demand.subcategory = (
+                    lex.subcategory
+                    if lex.category == demand.category
+                    else (OTHER if OTHER in self.taxonomy.subcategories(demand.category) else None)
+                )
             demand.confidence, demand.classifier = 1.0, "officer"
             demand.evidence = [fields["category"]]
             return
@@ -422,9 +462,12 @@ class DemandParser:
                 elif combined.location.node is not None:
                     merged.location = combined.location
             elif answer_demand.location.building and not demand.location.building:
-                merged.location = replace(demand.location, building=answer_demand.location.building,
-                                          unit=answer_demand.location.unit or demand.location.unit,
-                                          room=answer_demand.location.room or demand.location.room)
+                merged.location = replace(
+                    demand.location,
+                    building=answer_demand.location.building,
+                    unit=answer_demand.location.unit or demand.location.unit,
+                    room=answer_demand.location.room or demand.location.room,
+                )
             if demand.classifier != "officer":
                 merged.category, merged.subcategory = combined.category, combined.subcategory
                 merged.confidence, merged.classifier = combined.confidence, combined.classifier
@@ -457,7 +500,7 @@ def _blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
 
 def _address_parts(text: str, after: int) -> tuple[str | None, str | None, str | None, int]:
     """Building, unit and room, preferring the ones right after the place name; and where they end."""
-    region = text[after:after + 40] if after else text
+    region = text[after : after + 40] if after else text
     offset = after if after else 0
     building = unit = room = None
     end = after
@@ -483,7 +526,7 @@ def _address_parts(text: str, after: int) -> tuple[str | None, str | None, str |
     elif building or unit:
         anchor_match = u if u is not None else b
         base = anchor_match.string
-        tail = base[anchor_match.end():]
+        tail = base[anchor_match.end() :]
         close = _ROOM_AFTER.search(tail)
         if close:
             room = close.group(1)

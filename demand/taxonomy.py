@@ -133,24 +133,36 @@ def taxonomy_from_dict(data: dict) -> Taxonomy:
         for j, child in enumerate(raw.get("children") or []):
             if not isinstance(child, dict) or not str(child.get("name") or "").strip():
                 raise TaxonomyError(f"{name}.children[{j}]: each subcategory needs a name")
-            children.append(Subcategory(
-                name=str(child["name"]).strip(), parent=name,
-                keywords=_words(child.get("keywords"), f"{name}/{child['name']}.keywords"),
-                strong=_words(child.get("strong"), f"{name}/{child['name']}.strong"),
-                weak=_words(child.get("weak"), f"{name}/{child['name']}.weak"),
-            ))
-        categories.append(Category(name=name, keywords=_words(raw.get("keywords"), f"{name}.keywords"),
-                                   strong=_words(raw.get("strong"), f"{name}.strong"),
-                                   weak=_words(raw.get("weak"), f"{name}.weak"), children=tuple(children)))
+            children.append(
+                Subcategory(
+                    name=str(child["name"]).strip(),
+                    parent=name,
+                    keywords=_words(child.get("keywords"), f"{name}/{child['name']}.keywords"),
+                    strong=_words(child.get("strong"), f"{name}/{child['name']}.strong"),
+                    weak=_words(child.get("weak"), f"{name}/{child['name']}.weak"),
+                )
+            )
+        categories.append(
+            Category(
+                name=name,
+                keywords=_words(raw.get("keywords"), f"{name}.keywords"),
+                strong=_words(raw.get("strong"), f"{name}.strong"),
+                weak=_words(raw.get("weak"), f"{name}.weak"),
+                children=tuple(children),
+            )
+        )
     fallback_raw = data.get("fallback") or {}
     fallback_cat = str(fallback_raw.get("category") or categories[-1].name) if isinstance(fallback_raw, dict) else ""
     if fallback_cat not in seen:
         raise TaxonomyError(f"fallback: unknown category {fallback_cat}")
     fallback_sub = fallback_raw.get("subcategory") if isinstance(fallback_raw, dict) else None
-    return Taxonomy(categories=categories, fallback=(fallback_cat, fallback_sub),
-                    urgent_words=_words(data.get("urgent_words"), "urgent_words"),
-                    setting_words=_words(data.get("setting_words"), "setting_words"),
-                    version=str(data.get("version", "1")))
+    return Taxonomy(
+        categories=categories,
+        fallback=(fallback_cat, fallback_sub),
+        urgent_words=_words(data.get("urgent_words"), "urgent_words"),
+        setting_words=_words(data.get("setting_words"), "setting_words"),
+        version=str(data.get("version", "1")),
+    )
 
 
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:

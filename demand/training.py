@@ -60,9 +60,14 @@ class TrainingReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (stored beside the model)."""
         return {
-            "n_samples": self.n_samples, "labels": self.labels, "folds": self.folds, "accuracy": self.accuracy,
-            "macro_f1": self.macro_f1, "fit_seconds": round(self.fit_seconds, 2),
-            "cv_seconds": round(self.cv_seconds, 2), "count_seconds": round(self.count_seconds, 2),
+            "n_samples": self.n_samples,
+            "labels": self.labels,
+            "folds": self.folds,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "fit_seconds": round(self.fit_seconds, 2),
+            "cv_seconds": round(self.cv_seconds, 2),
+            "count_seconds": round(self.count_seconds, 2),
             "skipped_rows": self.skipped_rows,
             "dropped_labels": self.dropped_labels,
             "per_category": [s.__dict__ for s in self.per_category],
@@ -108,12 +113,21 @@ def read_training_csv(path: str | os.PathLike) -> tuple[list[str], list[str], in
 
 def _scores(true: Sequence[str], predicted: Sequence[str], labels: list[str]) -> list[CategoryScore]:
     precision, recall, f1, support = precision_recall_fscore_support(true, predicted, labels=labels, zero_division=0)
-    return [CategoryScore(label, float(p), float(r), float(f), int(s))
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=False)]
+    return [
+        CategoryScore(label, float(p), float(r), float(f), int(s))
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=False)
+    ]
 
 
-def train(texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, config: ModelConfig | None = None,
-          progress: Progress | None = None, min_per_label: int = 2) -> tuple[TextClassifier, TrainingReport]:
+def train(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    folds: int = 5,
+    config: ModelConfig | None = None,
+    progress: Progress | None = None,
+    min_per_label: int = 2,
+) -> tuple[TextClassifier, TrainingReport]:
     """Cross-validate, then fit on everything. Labels with fewer than `min_per_label` examples are dropped."""
     config = config or ModelConfig()
     counts = Counter(labels)
@@ -154,8 +168,12 @@ def train(texts: Sequence[str], labels: Sequence[str], *, folds: int = 5, config
 
     notify(folds, total, "fitting the final model")
     (pipeline, _), report.fit_seconds = timed(lambda: corpus.fit(np.arange(len(texts)), y))
-    model = TextClassifier(pipeline=pipeline, labels=[str(c) for c in pipeline.classes_],
-                           temperature=temperature or 3.0, config=config.to_dict())
+    model = TextClassifier(
+        pipeline=pipeline,
+        labels=[str(c) for c in pipeline.classes_],
+        temperature=temperature or 3.0,
+        config=config.to_dict(),
+    )
     model.metadata["report"] = report.to_dict()
     notify(total, total, "done")
     return model, report
@@ -191,8 +209,9 @@ def in_validation_fold(text: str, share: int = VALIDATION_SHARE) -> bool:
     return int.from_bytes(digest[:8], "big") % share == 0
 
 
-def apply_corrections(texts: Sequence[str], labels: Sequence[str],
-                      corrections: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
+def apply_corrections(
+    texts: Sequence[str], labels: Sequence[str], corrections: Iterable[tuple[str, str]]
+) -> tuple[list[str], list[str]]:
     """History with staff corrections applied: a corrected message takes the staff's label; new ones are added."""
     texts, labels = list(texts), list(labels)
     index = {model_text(t): i for i, t in enumerate(texts)}
@@ -224,10 +243,16 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (for a job log or the console)."""
-        return {"new_macro_f1": self.new_macro_f1, "current_macro_f1": self.current_macro_f1,
-                "n_validation": self.n_validation, "replaced": self.replaced, "reason": self.reason,
-                "model_path": str(self.model_path) if self.model_path else None,
-                "cross_validated_macro_f1": self.report.macro_f1, "n_samples": self.report.n_samples}
+        return {
+            "new_macro_f1": self.new_macro_f1,
+            "current_macro_f1": self.current_macro_f1,
+            "n_validation": self.n_validation,
+            "replaced": self.replaced,
+            "reason": self.reason,
+            "model_path": str(self.model_path) if self.model_path else None,
+            "cross_validated_macro_f1": self.report.macro_f1,
+            "n_samples": self.report.n_samples,
+        }
 
 
 def _macro_f1(model: TextClassifier, texts: Sequence[str], labels: Sequence[str]) -> float:
@@ -235,10 +260,17 @@ def _macro_f1(model: TextClassifier, texts: Sequence[str], labels: Sequence[str]
     return float(f1_score(list(labels), predicted, labels=sorted(set(labels)), average="macro", zero_division=0))
 
 
-def retrain_if_better(texts: Sequence[str], labels: Sequence[str], model_dir: str | os.PathLike, *,
-                      corrections: Iterable[tuple[str, str]] = (), folds: int = 5,
-                      config: ModelConfig | None = None, progress: Progress | None = None,
-                      force: bool = False) -> Comparison:
+def retrain_if_better(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    model_dir: str | os.PathLike,
+    *,
+    corrections: Iterable[tuple[str, str]] = (),
+    folds: int = 5,
+    config: ModelConfig | None = None,
+    progress: Progress | None = None,
+    force: bool = False,
+) -> Comparison:
     """Train on history plus corrections (minus the validation fold); put it in use only if it scores at
     least as well as the model in use on the validation fold (or `force`, or no model is in use).
 
