@@ -74,6 +74,8 @@ class LexiconClassifier:
         self.table = self._table
         self._scanner = KeywordScanner(self._table)
         self._settings = frozenset(normalize(w) for w in taxonomy.setting_words)
+        # Ties go to the category listed first in the file, so results are stable.
+        self._order = {name: i for i, name in enumerate(taxonomy.names)}
 
     def classify(self, text: str, hints: dict[tuple[str, str | None], float] | None = None) -> LexiconResult:
         """Classify normalised text; a result with category None when no keyword is present.
@@ -109,14 +111,13 @@ class LexiconClassifier:
         for key, w in set_second.items():
             second[key] += w * scale
         for (cat, sub), w in (hints or {}).items():
-            if cat in self.taxonomy.names:
+            if cat in self._order:
                 first[cat] += w
                 if sub:
                     second[(cat, sub)] += w
         if not first:
             return LexiconResult(None, None, 0.0, (), {})
-        # Ties go to the category listed first in the file, so results are stable.
-        order = {name: i for i, name in enumerate(self.taxonomy.names)}
+        order = self._order
         best = max(first, key=lambda c: (first[c], -order.get(c, 0)))
         subs = {s: v for (c, s), v in second.items() if c == best}
         if subs:
