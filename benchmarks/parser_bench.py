@@ -131,7 +131,8 @@ def builtin_parser(parser: DemandParser, path: Path, title: str) -> dict[str, fl
             if demand.location.grid is not None:
                 grid_spurious += 1
                 # Not a guess: the named village (or community) has exactly one grid.
-                grid_single += demand.location.grid == county_parser.gazetteer.only_grid(demand.location.node)
+                only_grid = getattr(county_parser.gazetteer, "only_grid", None)  # absent before issue 19
+                grid_single += bool(only_grid) and demand.location.grid == only_grid(demand.location.node)
     n = len(rows)
     recall = tp / (tp + fn) if tp + fn else 0.0
     precision = tp / (tp + fp) if tp + fp else 0.0
