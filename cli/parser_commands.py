@@ -76,13 +76,19 @@ def parse_command(text: str | None, jsonl, reporter_grid: str | None, unmasked: 
 @click.command("train-classifier")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds (0 to skip).")
+@click.option(
+    "--force",
+    is_flag=True,
+    default=False,
+    help="Put the new model in use even if it scores below the current one on the validation fold.",
+)
 @with_appcontext
-def train_classifier_command(file: Path, folds: int) -> None:
-    """Train the category model from FILE.csv (columns text,label) and put it in use."""
+def train_classifier_command(file: Path, folds: int, force: bool) -> None:
+    """Train the category model from FILE.csv (columns text,label); it replaces the model in use only if it
+    scores at least as well on the fixed validation fold (one message in five, chosen by its text)."""
     # scikit-learn is imported here, not at module level: every web and worker process registers this
     # command, and loading it costs ~160 MiB each.
-    from demand.classifier import save_model
-    from demand.training import TrainingDataError, read_training_csv, train
+    from demand.training import TrainingDataError, read_training_csv, retrain_if_better
 
     try:
         texts, labels, skipped = read_training_csv(file)
@@ -103,9 +109,17 @@ def train_classifier_command(file: Path, folds: int) -> None:
 
         started = time.perf_counter()
         try:
-            model, report = train(texts, labels, folds=folds, progress=progress)
+            comparison = retrain_if_better(
+                texts,
+                labels,
+                demand.model_dir_for(current_app.instance_path),
+                folds=folds,
+                progress=progress,
+                force=force,
+            )
         except TrainingDataError as exc:
             raise click.ClickException(str(exc)) from None
+    report = comparison.report
     if report.dropped_labels:
         click.echo(
             "labels with too few examples, left out: "
@@ -127,7 +141,21 @@ def train_classifier_command(file: Path, folds: int) -> None:
                 "note: this model is weak (more history helps); the built-in lexicon still decides "
                 "whenever the model is unsure"
             )
-    path = save_model(model, demand.model_dir_for(current_app.instance_path))
+
+    def shown(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
     click.echo(
-        f"trained on {report.n_samples} messages in {time.perf_counter() - started:.1f} s; saved {path} (now in use)"
+        f"validation fold ({comparison.n_validation} messages) macro-F1: new {shown(comparison.new_macro_f1)}, "
+        f"current {shown(comparison.current_macro_f1)} — {comparison.reason}"
     )
+    elapsed = time.perf_counter() - started
+    if comparison.replaced:
+        click.echo(
+            f"trained on {report.n_samples} messages in {elapsed:.1f} s; saved {comparison.model_path} (now in use)"
+        )
+    else:
+        click.echo(
+            f"trained on {report.n_samples} messages in {elapsed:.1f} s; the current model stays in use "
+            "(--force to replace it anyway)"
+        )

@@ -3,8 +3,13 @@
 Every node contributes its name, aliases and places, plus variants people actually write: the name
 without its administrative suffix (东大社区 → 东大, 河西街道 → 河西), grid names with and without 第
 (东大社区第1网格 → 东大1网格), natural-village groups without 组 (前湾组 → 前湾), county-prefixed places
-without the county (青山县人民医院 → 县人民医院). Numerals are folded both in the tree and in the text
+without the county (青山县人民医院 → 县人民医院), and estates under the other suffixes residents use
+(丽景花园 → 丽景小区 / 丽景家园, 翠苑小区 → 翠苑). Numerals are folded both in the tree and in the text
 (see demand.normalize), so 一号楼/1号楼 and 第三网格/第3网格 meet.
+
+When one name belongs to several nodes: if they lie on one line of descent (a village alias that is also a
+place of its only grid) the most specific node wins; otherwise the match resolves to the node they share
+and lists the nodes in `candidates`, so the caller can ask instead of guessing.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ _GRID_NAME = re.compile(r"^(.*?)第?(\d+)(?:号)?网格$")
 # Explicit names beat derived variants when the same text could mean two nodes.
 _EXPLICIT, _DERIVED = 2, 1
 _KIND_RANK = {"name": 2, "alias": 2, "place": 1}
+# Estate suffixes residents swap freely: 丽景花园 is also written 丽景小区 or just 丽景.
+_ESTATE_SUFFIXES = ("小区", "花园", "家园", "新村", "公寓")
+_ESTATE_SWAPS = ("小区", "花园", "家园")
+# A bare two-character estate stem is too likely to be an ordinary word (阳光, 幸福) unless it ends like a name.
+_NAME_LIKE_ENDINGS = ("苑", "园", "村", "庄", "湾", "坪", "里")
 # What joins two street names into one junction: "建设路和幸福路(路口)", "幸福路与建设路交叉口".
 _JUNCTION = re.compile(r"^\s*(?:和|与|跟|同|及|、|/)\s*$")
 
@@ -48,6 +58,7 @@ class PlaceMatch:
     node: Node
     kind: str  # name | alias | place
     grid: str | None  # grid code when the node is (inside) a grid
+    candidates: tuple[str, ...] = ()  # the nodes an ambiguous name may mean (node is then what they share)
 
 
 @dataclass
@@ -58,6 +69,7 @@ class Gazetteer:
     # surface form → (priority, kind, node codes)
     entries: dict[str, tuple[int, str, tuple[str, ...]]] = field(default_factory=dict)
     _scanner: KeywordScanner | None = None
+    _grid_children: dict[str, list[str]] | None = None
 
     @classmethod
     def from_region_tree(cls, tree: dict | None) -> Gazetteer:
@@ -162,12 +174,37 @@ class Gazetteer:
         found = []
         for start, end, surface in self._scanner.finditer(text):
             _, kind, codes = self.entries[surface]
-            code = codes[0] if len(codes) == 1 else self._common_ancestor(codes)
+            candidates: tuple[str, ...] = ()
+            if len(codes) == 1:
+                code = codes[0]
+            else:
+                deepest = max(codes, key=lambda c: self.nodes[c].depth)
+                if all(self.is_within(deepest, other) for other in codes):
+                    code = deepest  # one line of descent: the most specific node the name belongs to
+                else:
+                    code = self._common_ancestor(codes)
+                    candidates = tuple(codes)
             if code is None:
                 continue
             node = self.nodes[code]
-            found.append(PlaceMatch(surface, start, end, node, kind, self.grid_of(code)))
+            found.append(PlaceMatch(surface, start, end, node, kind, self.grid_of(code), candidates))
         return found
+
+    def only_grid(self, code: str | None) -> str | None:
+        """The grid of a node, or its single grid when a village or community has exactly one; else None."""
+        grid = self.grid_of(code)
+        if grid or code not in self.nodes:
+            return grid
+        if self.nodes[code].tier not in ("village", "community"):
+            return None
+        if self._grid_children is None:
+            children: dict[str, list[str]] = {}
+            for child, node in self.nodes.items():
+                if node.tier == "grid" and node.parent:
+                    children.setdefault(node.parent, []).append(child)
+            self._grid_children = children
+        grids = self._grid_children.get(code, [])
+        return grids[0] if len(grids) == 1 else None
 
     def best(self, matches: list[PlaceMatch]) -> PlaceMatch | None:
         """The mention that says most: the deepest node; a named node over a place; then the earliest."""
@@ -254,8 +291,13 @@ def _place_variants(place: str, ancestor_names: list[str]) -> set[str]:
     variants = set()
     if place.endswith("组") and len(place) >= 3:
         variants.add(place[:-1])
-    if place.endswith("小区") and len(place) >= 5:
-        variants.add(place[:-2])
+    for suffix in _ESTATE_SUFFIXES:
+        stem = place[: -len(suffix)]
+        if place.endswith(suffix) and len(stem) >= 2:
+            variants |= {stem + other for other in _ESTATE_SWAPS}
+            if len(stem) >= 3 or stem.endswith(_NAME_LIKE_ENDINGS):
+                variants.add(stem)
+            break
     for ancestor in ancestor_names:
         ancestor = normalize(ancestor)
         if ancestor and place.startswith(ancestor) and len(place) - len(ancestor) >= 4:

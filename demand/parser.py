@@ -55,6 +55,29 @@ _MIN_MATTER_CHARS = 6
 MODEL_THRESHOLD = 0.45
 # A lexicon verdict at least this sure wins for a category the trained model has never seen.
 UNSEEN_CATEGORY_CONFIDENCE = 0.5
+# The kind of danger an urgent message describes is evidence for its category: a fire is a 消防 matter
+# even when it happens in a school. (rule kind from demand.urgency → category, subcategory)
+DANGER_HINTS: dict[str, tuple[str, str]] = {
+    "fire": ("政法", "消防安全"),
+    "explosion": ("政法", "消防安全"),
+    "gas": ("城乡建设", "供水供电供气"),
+    "electric": ("城乡建设", "供水供电供气"),
+    "collapse": ("城乡建设", "房屋安全"),
+    "falling": ("城乡建设", "房屋安全"),
+    "manhole": ("城乡建设", "市政设施"),
+    "violence": ("政法", "治安管理"),
+    "quarrel": ("政法", "治安管理"),
+    "self_harm": ("政法", "紧急救助"),
+    "medical": ("卫生计生", "医疗服务"),
+    "accident": ("交通运输", "道路交通"),
+    "welfare": ("民政", "养老服务"),
+    "missing_person": ("政法", "紧急救助"),
+    "fraud": ("政法", "诈骗防范"),
+}
+DANGER_HINT_WEIGHT = 1.5
+# Below this confidence a guessed category is not trusted: the demand is flagged `needs_review` and
+# belongs in the 待分类 queue for a person (the category stays as the best guess, for them to confirm).
+ABSTAIN_THRESHOLD = 0.35
 # How often a long-lived parser checks the model folder for a retrained model.
 MODEL_CHECK_SECONDS = 30.0
 
@@ -71,6 +94,8 @@ class Location:
     unit: str | None = None
     room: str | None = None
     source: str | None = None  # 'officer' | 'text' | 'reporter' | None
+    # When the name fits several nodes: their codes (node is then the one they share, grid None).
+    candidates: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -82,6 +107,7 @@ class Location:
             "building": self.building,
             "unit": self.unit,
             "room": self.room,
+            "candidates": list(self.candidates),
         }
 
 
@@ -103,6 +129,8 @@ class Demand:
     missing: list[str] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
     reporter_grid: str | None = None
+    # True when the category is too unsure to route on: the ticket goes to 待分类 for a person.
+    needs_review: bool = False
 
     @property
     def grid(self) -> str | None:
@@ -127,6 +155,7 @@ class Demand:
             "subcategory": self.subcategory,
             "confidence": round(self.confidence, 3),
             "classifier": self.classifier,
+            "needs_review": self.needs_review,
             "urgency": self.urgency,
             "urgency_reason": mask_text(self.urgency_reason, self.contacts)
             if masked and self.urgency_reason
@@ -152,6 +181,7 @@ class DemandParser:
         model_dir: str | os.PathLike | None = None,
         taxonomy: Taxonomy | None = None,
         model_threshold: float = MODEL_THRESHOLD,
+        abstain_threshold: float = ABSTAIN_THRESHOLD,
     ) -> None:
         self.gazetteer = gazetteer if gazetteer is not None else Gazetteer()
         self.taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
@@ -159,6 +189,7 @@ class DemandParser:
         self.urgency = UrgencyDetector(self.taxonomy.urgent_words)
         self.model_dir = Path(model_dir) if model_dir else None
         self.model_threshold = model_threshold
+        self.abstain_threshold = abstain_threshold
         self.model: Any = None
         self._model_categories: set[str] = set()
         self._model_stamp: object = None
@@ -245,10 +276,17 @@ class DemandParser:
             # A terse matter ("其他") that names nothing known: the rest of the report may.
             if self.lexicon.classify(matter).category is not None or not self.lexicon.classify(whole).category:
                 subject = matter
+        # Urgency first: the kind of danger is evidence for the category.
+        kinds = self._judge_urgency(demand, body, fields)
+        hints: dict[tuple[str, str | None], float] = {}
+        for kind in kinds:
+            if kind in DANGER_HINTS:
+                hints[DANGER_HINTS[kind]] = DANGER_HINT_WEIGHT
         # The trained model sees the message as its training data looked: the whole cleaned text.
-        self._classify(demand, subject, fields, clean)
-
-        self._judge_urgency(demand, body, fields)
+        self._classify(demand, subject, fields, clean, hints)
+        demand.needs_review = demand.classifier in ("lexicon", "fallback", "model") and (
+            demand.confidence < self.abstain_threshold
+        )
 
         missing = []
         if not self._has_matter(demand, subject):
@@ -288,7 +326,9 @@ class DemandParser:
         if best is not None:
             location.place = best.text
             location.node = best.node.code
-            location.grid = best.grid
+            # A village (or community) with a single grid: naming it names the grid.
+            location.grid = best.grid or self.gazetteer.only_grid(best.node.code)
+            location.candidates = list(best.candidates)
         building, unit, room, end = _address_parts(address_text, best.end if best is not None else 0)
         location.building, location.unit, location.room = building, unit, room
         if best is not None:
@@ -308,8 +348,15 @@ class DemandParser:
 
     # ---- category ---------------------------------------------------------------------------------------
 
-    def _classify(self, demand: Demand, subject: str, fields: dict[str, str], whole_text: str) -> None:
-        lex = self.lexicon.classify(subject)
+    def _classify(
+        self,
+        demand: Demand,
+        subject: str,
+        fields: dict[str, str],
+        whole_text: str,
+        hints: dict[tuple[str, str | None], float] | None = None,
+    ) -> None:
+        lex = self.lexicon.classify(subject, hints)
         stated = self.taxonomy.resolve_label(fields.get("category"))
         if stated:
             demand.category, demand.subcategory = stated
@@ -370,14 +417,16 @@ class DemandParser:
 
     # ---- urgency and completeness -----------------------------------------------------------------------
 
-    def _judge_urgency(self, demand: Demand, body: str, fields: dict[str, str]) -> None:
+    def _judge_urgency(self, demand: Demand, body: str, fields: dict[str, str]) -> tuple[str, ...]:
+        """Set the demand's urgency; return the danger kinds found (for the category)."""
+        verdict = self.urgency.detect(body)
         stated = urgent_flag(fields.get("urgent"))
         if stated is not None:
             demand.urgency = "urgent" if stated else "normal"
             demand.urgency_reason = f"紧急：{fields['urgent'][:20]}" if stated else None
-            return
-        verdict = self.urgency.detect(body)
+            return verdict.kinds
         demand.urgency, demand.urgency_reason = verdict.level, verdict.reason
+        return verdict.kinds
 
     def _has_matter(self, demand: Demand, subject: str) -> bool:
         if demand.classifier in ("officer", "lexicon") or demand.fields.get("matter"):

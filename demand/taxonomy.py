@@ -5,6 +5,7 @@ File shape::
     version: 1
     fallback: {category: 党务政务, subcategory: 其他}   # used when nothing is recognised
     urgent_words: [...]                                 # extra urgency triggers (literals)
+    setting_words: [...]   # words naming where (学校, 工地, 夜市): they count little once a problem word is said
     categories:
       - name: 城乡建设
         keywords: [...]            # evidence for the first level only
@@ -82,6 +83,7 @@ class Taxonomy:
     categories: list[Category]
     fallback: tuple[str, str | None] = ("党务政务", OTHER)
     urgent_words: tuple[str, ...] = ()
+    setting_words: tuple[str, ...] = ()
     version: str = "1"
     _by_name: dict[str, Category] = field(default_factory=dict, repr=False)
     _sub_parent: dict[str, str] = field(default_factory=dict, repr=False)
@@ -245,6 +247,7 @@ def taxonomy_from_dict(data: dict) -> Taxonomy:
         categories=categories,
         fallback=(fallback_cat, fallback_sub),
         urgent_words=_words(data.get("urgent_words"), "urgent_words"),
+        setting_words=_words(data.get("setting_words"), "setting_words"),
         version=str(data.get("version", "1")),
     )
 

@@ -8,9 +8,10 @@ callback so the CLI can draw a bar and tests can stay silent.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 
-from demand.classifier import Corpus, ModelConfig, TextClassifier, fit_temperature, timed
+from demand.classifier import Corpus, ModelConfig, TextClassifier, fit_temperature, model_text, timed
 
 # progress(done, total, what)
 Progress = Callable[[int, int, str], None]
@@ -192,3 +193,125 @@ def evaluate(model: TextClassifier, texts: Sequence[str], labels: Sequence[str])
         "macro_f1": float(f1_score(labels, predicted, labels=sorted(set(labels)), average="macro", zero_division=0)),
         "per_category": _scores(labels, predicted, kept),
     }
+
+
+# ---- retraining from staff corrections ------------------------------------------------------------------
+
+# One message in VALIDATION_SHARE belongs to the fixed validation fold.
+VALIDATION_SHARE = 5
+# Below this many validation messages (or two labels) a comparison says nothing; the new model is taken.
+MIN_VALIDATION = 20
+
+
+def in_validation_fold(text: str, share: int = VALIDATION_SHARE) -> bool:
+    """Whether a message belongs to the fixed validation fold.
+
+    Decided by a hash of the message text, not by a random split: the fold stays the same as the history
+    grows and corrections arrive, and no model trained here ever sees it, so old and new models are
+    compared on equal terms.
+    """
+    digest = hashlib.sha1(model_text(text).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % share == 0
+
+
+def apply_corrections(
+    texts: Sequence[str], labels: Sequence[str], corrections: Iterable[tuple[str, str]]
+) -> tuple[list[str], list[str]]:
+    """History with staff corrections applied: a corrected message takes the staff's label; new ones are added."""
+    texts, labels = list(texts), list(labels)
+    index = {model_text(t): i for i, t in enumerate(texts)}
+    for text, label in corrections:
+        if not text or not label:
+            continue
+        key = model_text(text)
+        if key in index:
+            labels[index[key]] = label
+        else:
+            index[key] = len(texts)
+            texts.append(text)
+            labels.append(label)
+    return texts, labels
+
+
+@dataclass
+class Comparison:
+    """The new model against the one in use, on the fixed validation fold."""
+
+    new_macro_f1: float | None
+    current_macro_f1: float | None
+    n_validation: int
+    replaced: bool
+    reason: str
+    report: TrainingReport
+    model: TextClassifier
+    model_path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary (for a job log or the console)."""
+        return {
+            "new_macro_f1": self.new_macro_f1,
+            "current_macro_f1": self.current_macro_f1,
+            "n_validation": self.n_validation,
+            "replaced": self.replaced,
+            "reason": self.reason,
+            "model_path": str(self.model_path) if self.model_path else None,
+            "cross_validated_macro_f1": self.report.macro_f1,
+            "n_samples": self.report.n_samples,
+        }
+
+
+def _macro_f1(model: TextClassifier, texts: Sequence[str], labels: Sequence[str]) -> float:
+    predicted = [label for label, _ in model.predict(list(texts))]
+    return float(f1_score(list(labels), predicted, labels=sorted(set(labels)), average="macro", zero_division=0))
+
+
+def retrain_if_better(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    model_dir: str | os.PathLike,
+    *,
+    corrections: Iterable[tuple[str, str]] = (),
+    folds: int = 5,
+    config: ModelConfig | None = None,
+    progress: Progress | None = None,
+    force: bool = False,
+) -> Comparison:
+    """Train on history plus corrections (minus the validation fold); put it in use only if it scores at
+    least as well as the model in use on the validation fold (or `force`, or no model is in use).
+
+    Framework-free: the scheduled job passes the county's history and the console's corrections
+    (更正识别结果) as (text, label) pairs, and logs `Comparison.to_dict()`.
+    """
+    from demand.classifier import load_latest, save_model
+
+    texts, labels = apply_corrections(texts, labels, corrections)
+    fold = [in_validation_fold(t) for t in texts]
+    train_x = [t for t, v in zip(texts, fold, strict=True) if not v]
+    train_y = [label for label, v in zip(labels, fold, strict=True) if not v]
+    valid_x = [t for t, v in zip(texts, fold, strict=True) if v]
+    valid_y = [label for label, v in zip(labels, fold, strict=True) if v]
+    comparable = len(valid_x) >= MIN_VALIDATION and len(set(valid_y)) >= 2
+    if not comparable:  # too little data to hold a fold out: train on everything, nothing to compare on
+        train_x, train_y = texts, labels
+    model, report = train(train_x, train_y, folds=folds, config=config, progress=progress)
+    new_f1 = _macro_f1(model, valid_x, valid_y) if comparable else None
+    try:
+        current = load_latest(model_dir)
+    except Exception:  # an unreadable model in use is no reason to keep it
+        current = None
+    current_f1 = _macro_f1(current, valid_x, valid_y) if comparable and current is not None else None
+    if force:
+        replaced, reason = True, "forced"
+    elif current is None:
+        replaced, reason = True, "no model in use"
+    elif new_f1 is None or current_f1 is None:
+        replaced, reason = True, f"validation fold too small to compare ({len(valid_x)} messages)"
+    elif new_f1 >= current_f1:
+        replaced, reason = True, f"new {new_f1:.4f} >= current {current_f1:.4f} on the validation fold"
+    else:
+        replaced, reason = False, f"new {new_f1:.4f} < current {current_f1:.4f} on the validation fold: kept"
+    model.metadata["validation"] = {"macro_f1": new_f1, "n": len(valid_x), "current_macro_f1": current_f1}
+    comparison = Comparison(new_f1, current_f1, len(valid_x), replaced, reason, report, model)
+    if replaced:
+        comparison.model_path = save_model(model, model_dir)
+    return comparison
