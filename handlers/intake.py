@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from demand import DemandParser
 from handlers import commands, events, officers
+from handlers import gate as demand_gate
 from handlers.ratings import awaiting_rating, parse_rating, rate
 from models import (
     InboundMessage,
@@ -99,6 +100,9 @@ def handle_text(intake: Intake) -> None:
     if commands.handle_command(intake, text):
         return
     if _handle_rating(intake, text):
+        return
+    if (non_demand := demand_gate.screen(text)) is not None:
+        demand_gate.decline(intake, non_demand)  # a greeting, a test, a sticker: answered, no ticket
         return
     pending = _pending_ticket(intake)
     if pending is not None:
@@ -291,7 +295,7 @@ def handle_link(intake: Intake) -> None:
     ticket = _recent_open_ticket(intake)
     payload = intake.inbound.payload
     if ticket is None:
-        handle_text(intake)
+        demand_gate.decline(intake, demand_gate.NonDemand.LINK)  # a shared link alone is not a demand
         return
     add_event(
         ticket,

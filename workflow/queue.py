@@ -84,6 +84,8 @@ EVENT_LABELS = {
     "rating_expired": "评价超时",
     "notify_failed": "通知失败",
 }
+# What the parser may list as missing (Demand.missing), as staff read it under 待补充.
+MISSING_LABELS = {"location": "地点", "matter": "问题描述", "contact": "联系方式", "category": "类别"}
 # Which forms the ticket page offers in each status (a hint only: apply_action decides).
 ACTION_STATUSES: dict[str, tuple[str, ...]] = {
     "sign": (S.ASSIGNED,),
@@ -518,6 +520,7 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         "reporters": reporters,
         "fields": fields,
         "routed_by": routing_reason((ticket.fields or {}).get("routed_by")),
+        "missing": [MISSING_LABELS.get(name, name) for name in ticket.missing or []],
         "handlers": [
             {
                 "code": h.node_code,
