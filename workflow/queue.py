@@ -353,6 +353,7 @@ ROUTING_REASONS = {
     "reporter_grid": "反映人所在网格",
     "named_node": "诉求中提到的单位",
     "county_intake": "未能定位，由县级受理中心派单",
+    "location": "居民发送的位置所在网格",
 }
 
 

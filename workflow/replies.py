@@ -124,3 +124,13 @@ NON_DEMAND_REPLIES = {
     "link": "已收到您分享的链接。链接不能直接登记为诉求，如需反映问题，请用文字描述问题和地点。",
     "emoji": "收到您的表情。如需反映问题，请直接发送文字描述（可附图片、位置）。",
 }
+
+
+# Locations (workflow/locating.py): outside the county, or in it but near no grid, they do not route.
+LOCATION_OUTSIDE = "您发送的位置不在本县服务范围内，不能据此派单。"
+LOCATION_UNPLACED = "已收到您的位置，但未能确定所属网格。"
+
+
+def location_not_used(outside: bool, asking: bool) -> str:
+    head = LOCATION_OUTSIDE if outside else LOCATION_UNPLACED
+    return head + (ASK["location"] if asking else "反映问题时请写明具体地点（小区/村组、楼栋门牌号）。")
