@@ -224,7 +224,7 @@ def validate(settings: dict) -> None:
 
 
 def _numbers(name: str, value, count: int) -> tuple | str:
-    """"a,b,c,d" (or a tuple already) as a tuple of `count` floats; "" stays "" (not set)."""
+    """ "a,b,c,d" (or a tuple already) as a tuple of `count` floats; "" stays "" (not set)."""
     if value in (None, "", ()):
         return ""
     parts = value if isinstance(value, (tuple, list)) else str(value).replace("，", ",").split(",")

@@ -16,9 +16,7 @@ __all__ = ["Placement", "county_area", "locate", "valid_point"]
 
 def county_area() -> CountyArea:
     config = current_app.config
-    nodes = db.session.execute(
-        db.select(RegionNode.tier, RegionNode.boundary, RegionNode.lat, RegionNode.lng)
-    ).all()
+    nodes = db.session.execute(db.select(RegionNode.tier, RegionNode.boundary, RegionNode.lat, RegionNode.lng)).all()
     return CountyArea.from_nodes(
         ({"tier": tier, "boundary": boundary, "lat": lat, "lng": lng} for tier, boundary, lat, lng in nodes),
         margin_km=float(config.get("NEAREST_GRID_MAX_KM") or 3.0),

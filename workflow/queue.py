@@ -25,6 +25,7 @@ from models import (
     db,
 )
 from ops.privacy import mask_id_card, mask_name, mask_phone, mask_text
+from workflow.deliveries import delivery_problems
 from workflow.rules.sla import LOCAL_TZ
 from workflow.scope import (
     READ_ONLY_ROLES,
@@ -83,6 +84,10 @@ EVENT_LABELS = {
     "rated": "评价",
     "rating_expired": "评价超时",
     "notify_failed": "通知失败",
+    "notify_fallback": "改用模板消息通知",
+    "notify_deferred": "通知待额度恢复后重发",
+    "notify_skipped": "通知未发送",
+    "notify_resent": "重新发送通知",
 }
 # What the parser may list as missing (Demand.missing), as staff read it under 待补充.
 MISSING_LABELS = {"location": "地点", "matter": "问题描述", "contact": "联系方式", "category": "类别"}
@@ -522,6 +527,7 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         "fields": fields,
         "routed_by": routing_reason((ticket.fields or {}).get("routed_by")),
         "missing": [MISSING_LABELS.get(name, name) for name in ticket.missing or []],
+        "delivery_problems": delivery_problems(ticket),
         "handlers": [
             {
                 "code": h.node_code,

@@ -98,6 +98,14 @@ class MassAlreadySent(PermanentSendError):
         self.data = data
 
 
+# custom/send answers these when the customer-service window is closed: 45015 the resident has not
+# written for 48 hours, 45047 we sent too many messages since they last wrote. A template message still
+# reaches them.
+WINDOW_CLOSED_ERRCODES = frozenset({45015, 45047})
+# The resident does not follow the account (43004): nothing reaches them.
+NOT_SUBSCRIBED_ERRCODE = 43004
+
+
 class WeChatCustomerServiceClient(OutboundClient):
     """`message/custom/send`: free-form replies within 48 hours of the resident's last message."""
 

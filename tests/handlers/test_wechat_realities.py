@@ -50,7 +50,9 @@ def resident(app, openid: str) -> Resident:
         ("/::)/::)", "emoji", "表情"),
     ],
 )
-def test_texts_that_are_not_demands_get_a_short_reply_and_no_ticket(region, client, fake_api, run_jobs, text, kind, words):
+def test_texts_that_are_not_demands_get_a_short_reply_and_no_ticket(
+    region, client, fake_api, run_jobs, text, kind, words
+):
     push(client, text_xml("oGate", text, 31001))
     run_jobs()
     assert tickets(region) == []
@@ -140,13 +142,19 @@ def test_nearest_grid_only_within_the_configured_distance(region, client, fake_a
     # Inside a configured county box, but 11 km from the nearest grid's point: no grid is guessed.
     monkeypatch.setitem(region.config, "COUNTY_BBOX", (114.0, 30.2, 114.6, 30.8))
     monkeypatch.setitem(region.config, "NEAREST_GRID_MAX_KM", 3.0)
-    push(client, message_xml("oRural", "location", {"Location_X": 30.6, "Location_Y": 114.3, "Label": "山里"}, msg_id=32201))
+    push(
+        client,
+        message_xml("oRural", "location", {"Location_X": 30.6, "Location_Y": 114.3, "Label": "山里"}, msg_id=32201),
+    )
     run_jobs()
     rural = resident(region, "oRural")
     assert rural.grid_code is None and rural.lat == 30.6  # in the county: remembered, not routed
     assert "未能确定所属网格" in acks(fake_api, "oRural")[-1]
     monkeypatch.setitem(region.config, "NEAREST_GRID_MAX_KM", 20.0)
-    push(client, message_xml("oRural", "location", {"Location_X": 30.6, "Location_Y": 114.3, "Label": "山里"}, msg_id=32202))
+    push(
+        client,
+        message_xml("oRural", "location", {"Location_X": 30.6, "Location_Y": 114.3, "Label": "山里"}, msg_id=32202),
+    )
     run_jobs()
     assert resident(region, "oRural").grid_code is not None
 
@@ -249,7 +257,10 @@ def test_the_ticket_page_names_what_is_missing_in_chinese(region, client, run_jo
 
 
 def test_an_image_is_not_gated(region, client, fake_api, run_jobs):
-    push(client, message_xml("oImg", "image", {"PicUrl": "http://example.invalid/p.jpg", "MediaId": "mImg"}, msg_id=33201))
+    push(
+        client,
+        message_xml("oImg", "image", {"PicUrl": "http://example.invalid/p.jpg", "MediaId": "mImg"}, msg_id=33201),
+    )
     run_jobs()
     [ticket] = tickets(region)
     assert ticket.status == TicketStatus.WAITING and isinstance(ticket, Ticket)

@@ -8,11 +8,12 @@ from datetime import date, datetime, timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 
-from delivery.outbox import enqueue_delivery
+from delivery.outbox import enqueue_delivery, enqueue_resend
 from demand.taxonomy import Taxonomy, load_taxonomy
 from models import audit, db, node_by_code, utcnow
 from reports.ledger import corrected_rows, corrections_csv, dashboard, ledger_rows, ledger_xlsx
 from web.console import bp, login_required
+from workflow.deliveries import resend
 from workflow.queue import (
     ACTION_LABELS,
     STAFF_STATUS_LABELS,
@@ -133,6 +134,26 @@ def act(ticket_id: int):
         enqueue_delivery(outbox_id)
     flash(f"已{ACTION_LABELS.get(name, name)}", "ok")
     return redirect(url_for("console.ticket", ticket_id=ticket_id) + "#timeline", 303)
+
+
+@bp.post("/tickets/<int:ticket_id>/notifications/<int:outbox_id>/resend")
+@login_required
+def resend_notification(ticket_id: int, outbox_id: int):
+    """重新发送: a message that did not reach the resident goes out again, by WeChat's rules."""
+    ticket = visible_ticket(g.user, ticket_id, for_update=True)
+    if ticket is None:
+        abort(404)
+    try:
+        resend(g.user, ticket, outbox_id, utcnow())
+    except ActionRefused as refused:
+        db.session.rollback()
+        if refused.status in (403, 404):
+            abort(refused.status, description=refused.reason)
+        return _render_ticket(_page_or_404(ticket_id), refused.status, refused.reason)
+    db.session.commit()
+    enqueue_resend(outbox_id)
+    flash("已重新发送，结果见时间线", "ok")
+    return redirect(url_for("console.ticket", ticket_id=ticket_id) + "#notifications", 303)
 
 
 @bp.post("/tickets/<int:ticket_id>/correct")
