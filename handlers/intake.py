@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from demand import DemandParser
 from handlers import commands, events, officers
 from handlers import gate as demand_gate
+from handlers.media import enqueue_fetch, keep_media
 from handlers.ratings import awaiting_rating, parse_rating, rate
 from models import (
     InboundMessage,
@@ -54,6 +55,7 @@ class Intake:
     attach_window: timedelta
     dialog_ttl: timedelta
     outbox: list = field(default_factory=list)
+    media: list = field(default_factory=list)  # MediaFile rows to fetch once this transaction commits
 
     def reply(self, text: str, kind: str = "reply", ticket: Ticket | None = None, suffix: str = "") -> None:
         self.outbox.append(
@@ -94,7 +96,10 @@ def handle_inbound(
     inbound.error = None
     db.session.flush()
     ids = [message.id for message in intake.outbox]
+    media_ids = [media.id for media in intake.media]
     db.session.commit()
+    for media_file_id in media_ids:
+        enqueue_fetch(media_file_id)  # WeChat deletes media after three days: fetch it now, in a job
     return ids
 
 
@@ -256,6 +261,7 @@ def handle_media(intake: Intake) -> None:
             add_event(
                 ticket, "attachment", f"resident:{intake.resident.openid}", media_type="voice", **media
             ).created_at = intake.now
+        _keep_media(intake, ticket)
         return
     ticket = _recent_open_ticket(intake)
     if ticket is None:
@@ -267,6 +273,14 @@ def handle_media(intake: Intake) -> None:
     add_event(
         ticket, "attachment", f"resident:{intake.resident.openid}", media_type=intake.inbound.msg_type, **media
     ).created_at = intake.now
+    _keep_media(intake, ticket)
+
+
+def _keep_media(intake: Intake, ticket: Ticket | None) -> None:
+    kept = keep_media(intake.inbound, ticket.id if ticket is not None else None, intake.now)
+    if kept is not None:
+        db.session.flush()
+        intake.media.append(kept)
 
 
 def _resident_ticket(intake: Intake, demand) -> Ticket:

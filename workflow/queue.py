@@ -16,6 +16,7 @@ from demand.taxonomy import Taxonomy
 from models import (
     OPEN_STATUSES,
     InboundMessage,
+    MediaFile,
     RegionNode,
     Ticket,
     TicketStatus,
@@ -88,6 +89,13 @@ EVENT_LABELS = {
     "notify_deferred": "通知待额度恢复后重发",
     "notify_skipped": "通知未发送",
     "notify_resent": "重新发送通知",
+}
+MEDIA_TYPE_LABELS = {"image": "图片", "voice": "语音", "video": "视频", "shortvideo": "小视频"}
+MEDIA_STATUS_LABELS = {
+    "pending": "正在从微信下载",
+    "stored": "已保存",
+    "rejected": "超出大小或类型限制，未保存",
+    "failed": "未能下载（微信已删除或多次失败）",
 }
 # What the parser may list as missing (Demand.missing), as staff read it under 待补充.
 MISSING_LABELS = {"location": "地点", "matter": "问题描述", "contact": "联系方式", "category": "类别"}
@@ -465,6 +473,21 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
                 "media_id": data.get("MediaId") or "",
             }
         )
+    media = [
+        {
+            "id": m.id,
+            "type": m.msg_type,
+            "label": MEDIA_TYPE_LABELS.get(m.msg_type, "附件"),
+            "status": str(m.status),
+            "status_label": MEDIA_STATUS_LABELS.get(m.status, m.status),
+            "content_type": m.content_type or "",
+            "size_kb": round((m.size or 0) / 1024, 1),
+            "at": local(m.created_at),
+        }
+        for m in db.session.execute(
+            db.select(MediaFile).filter_by(ticket_id=ticket.id).order_by(MediaFile.id)
+        ).scalars()
+    ]
     timeline = [
         {
             "at": local(e.created_at),
@@ -520,6 +543,7 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         "description": mask(ticket.description),
         "words": words,
         "attachments": attachments,
+        "media": media,
         "timeline": timeline,
         "deadlines": deadlines,
         "overdue": is_overdue(ticket, now),

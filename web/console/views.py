@@ -10,7 +10,8 @@ from flask import abort, flash, g, redirect, render_template, request, send_file
 
 from delivery.outbox import enqueue_delivery, enqueue_resend
 from demand.taxonomy import Taxonomy, load_taxonomy
-from models import audit, db, node_by_code, utcnow
+from models import MediaFile, MediaStatus, audit, db, node_by_code, utcnow
+from ops.storage import media_storage
 from reports.ledger import corrected_rows, corrections_csv, dashboard, ledger_rows, ledger_xlsx
 from web.console import bp, login_required
 from workflow.deliveries import resend
@@ -154,6 +155,23 @@ def resend_notification(ticket_id: int, outbox_id: int):
     enqueue_resend(outbox_id)
     flash("已重新发送，结果见时间线", "ok")
     return redirect(url_for("console.ticket", ticket_id=ticket_id) + "#notifications", 303)
+
+
+@bp.get("/media/<int:media_id>")
+@login_required
+def media_file(media_id: int):
+    """A stored image, voice or video, for staff who may see its ticket."""
+    media = db.session.get(MediaFile, media_id)
+    if media is None or media.status != MediaStatus.STORED or not media.ticket_id:
+        abort(404)
+    if visible_ticket(g.user, media.ticket_id) is None:
+        abort(404)
+    data = media_storage(media.storage).get(media.storage_key)
+    response = send_file(
+        io.BytesIO(data), mimetype=media.content_type, download_name=media.storage_key.rsplit("/", 1)[-1]
+    )
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @bp.post("/tickets/<int:ticket_id>/correct")
