@@ -264,3 +264,25 @@ def test_an_image_is_not_gated(region, client, fake_api, run_jobs):
     run_jobs()
     [ticket] = tickets(region)
     assert ticket.status == TicketStatus.WAITING and isinstance(ticket, Ticket)
+
+
+def test_staff_see_the_non_demands_counted_by_kind(region, client, run_jobs):
+    from tests.web.console.helpers import signed_in
+
+    now = int(time.time())
+    # One resident placed in 东大 (城关镇) by a QR code, one nowhere.
+    push(client, event_xml("oPlaced", "subscribe", create_time=now, EventKey="qrscene_990101001001"), encrypted=False)
+    push(client, text_xml("oPlaced", "你好", 34001))
+    push(client, text_xml("oPlaced", "【收到不支持的消息类型，暂无法显示】", 34002))
+    push(client, text_xml("oNowhere", "测试", 34003))
+    run_jobs()
+    county, _ = signed_in(region, "countyadmin", "admin", "990100")
+    html = county.get("/console/non-demands").get_data(as_text=True)
+    assert "共 3 条" in html
+    assert '<tr data-kind="greeting"><td>问候</td><td>1</td></tr>' in html
+    assert '<tr data-kind="placeholder"><td>微信占位消息（表情包等）</td><td>1</td></tr>' in html
+    assert '<tr data-kind="test"><td>测试</td><td>1</td></tr>' in html
+    town, _ = signed_in(region, "towncg", "staff", "990101")
+    assert "共 2 条" in town.get("/console/non-demands").get_data(as_text=True)  # their resident's only
+    other, _ = signed_in(region, "townhx", "staff", "990102")
+    assert "共 0 条" in other.get("/console/non-demands").get_data(as_text=True)

@@ -13,6 +13,7 @@ from demand.taxonomy import Taxonomy, load_taxonomy
 from models import MediaFile, MediaStatus, audit, db, node_by_code, utcnow
 from ops.storage import media_storage
 from reports.ledger import corrected_rows, corrections_csv, dashboard, ledger_rows, ledger_xlsx
+from reports.non_demands import non_demand_report
 from web.console import bp, login_required
 from workflow.deliveries import resend
 from workflow.queue import (
@@ -262,6 +263,15 @@ def export_corrections():
         as_attachment=True,
         download_name=f"corrections_{g.user.region_code}.csv",
     )
+
+
+@bp.get("/non-demands")
+@login_required
+def non_demands():
+    """What the demand gate answered without a ticket, counted by kind (demand/gate.py)."""
+    start, end, first, last, error = _period(request.args)
+    report = non_demand_report(g.user, start, end)
+    return render_template("console/non_demands.html", r=report, first=first, last=last, error=error)
 
 
 @bp.get("/export")
