@@ -392,6 +392,7 @@ def _locate_ticket(intake: Intake, ticket: Ticket, lat: float, lng: float, place
     if reroute and ticket.status in (TicketStatus.ASSIGNED, TicketStatus.WAITING):
         _route_to_grid(ticket, placement.grid_code)
         add_event(ticket, "assigned", "system", owner=ticket.owner_code, reason="location").created_at = intake.now
+        intake.outbox.extend(notify_groups(ticket, "new", intake.now))  # groups on the new path not yet told
     ticket.missing = [m for m in (ticket.missing or []) if m != "location"]
     if resident.pending_ticket_id == ticket.id and resident.pending_field == "location":
         _close_dialog(resident)

@@ -286,3 +286,31 @@ def test_staff_see_the_non_demands_counted_by_kind(region, client, run_jobs):
     assert "共 2 条" in town.get("/console/non-demands").get_data(as_text=True)  # their resident's only
     other, _ = signed_in(region, "townhx", "staff", "990102")
     assert "共 0 条" in other.get("/console/non-demands").get_data(as_text=True)
+
+
+def test_county_settings_are_read_and_checked(tmp_path):
+    from config import ConfigError, load_settings
+
+    settings = load_settings("test", str(tmp_path), {"COUNTY_BBOX": "114.0,30.2,114.6,30.8", "COUNTY_CENTER": ""})
+    assert settings["COUNTY_BBOX"] == (114.0, 30.2, 114.6, 30.8) and settings["COUNTY_CENTER"] == ""
+    with pytest.raises(ConfigError, match="COUNTY_BBOX"):
+        load_settings("test", str(tmp_path), {"COUNTY_BBOX": "114,30,115"})
+    with pytest.raises(ConfigError, match="COUNTY_CENTER"):
+        load_settings("test", str(tmp_path), {"COUNTY_CENTER": "north,east"})
+
+
+def test_a_rerouted_ticket_tells_the_new_grids_groups_once(region, client, fake_api, run_jobs):
+    from models import Outbox
+
+    now = int(time.time())
+    push(client, event_xml("oGroups", "subscribe", create_time=now, EventKey="qrscene_990103002001"), encrypted=False)
+    push(client, text_xml("oGroups", "有个井盖丢了，很危险", 35001))
+    run_jobs()
+    with region.app_context():
+        before = set(db.session.execute(db.select(Outbox.dedup_key).filter_by(kind="group_new")).scalars())
+    push(client, message_xml("oGroups", "location", NEAR, msg_id=35002))
+    run_jobs()
+    with region.app_context():
+        after = set(db.session.execute(db.select(Outbox.dedup_key).filter_by(kind="group_new")).scalars())
+    added = after - before
+    assert added and all(":990101" in key for key in added)  # 城关镇's group, never the county's twice
