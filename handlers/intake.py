@@ -375,7 +375,8 @@ def _locate_ticket(intake: Intake, ticket: Ticket, lat: float, lng: float, place
     if not placement.grid_code:
         # Outside the county (or near no grid): nothing is routed by it; the place is asked in words.
         asking = "location" in (ticket.missing or []) or not ticket.grid_code
-        if asking:
+        other_question = resident.pending_ticket_id == ticket.id and resident.pending_field not in (None, "location")
+        if asking and not other_question:  # a question about the matter itself stays the one asked
             _ask(intake, ticket, "location")
         intake.reply(replies.location_not_used(not placement.inside, asking), kind="located", ticket=ticket)
         return
@@ -412,6 +413,8 @@ def _route_to_grid(ticket: Ticket, grid_code: str) -> None:
         rules=routing_config().rules,
         lineage=lineage,
     )
+    if assignment.owner_code != ticket.owner_code:
+        ticket.owner_member_id = None  # a member named at the old owner does not follow the ticket
     ticket.grid_code, ticket.owner_code = assignment.grid_code, assignment.owner_code
     ticket.closable_tier = assignment.closable_tier
     ticket.fields = {**(ticket.fields or {}), "routed_by": "location" + assignment.reason.removeprefix("grid")}
