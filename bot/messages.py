@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 
@@ -18,7 +19,9 @@ class InboundPush:
 def from_wechat_message(channel: str, raw: dict) -> InboundPush:
     """Map the XML fields WeChat sent (as wechatpy parsed them) to an InboundPush.
 
-    Messages carry MsgId; events do not, so WeChat's own rule applies: FromUserName + CreateTime (+ Event).
+    Messages carry MsgId; events do not, so WeChat's own rule applies: FromUserName + CreateTime, plus the
+    Event and its EventKey (two menu clicks in one second are two pushes). WeCom's 微信客服 callback
+    (`kf_msg_or_event`) has no FromUserName: its OpenKfId and one-time Token tell its pushes apart.
     Sample text push::
 
         <xml><ToUserName><![CDATA[gh_123]]></ToUserName><FromUserName><![CDATA[oABC]]></FromUserName>
@@ -30,7 +33,7 @@ def from_wechat_message(channel: str, raw: dict) -> InboundPush:
     if msg_type == "event":
         event = str(raw.get("Event") or "unknown")
         msg_type = f"event:{event.lower()}"
-        dedup_key = f"{sender}:{raw.get('CreateTime')}:{event}"
+        dedup_key = f"{sender or raw.get('OpenKfId') or ''}:{raw.get('CreateTime')}:{event}{_event_suffix(raw)}"
     elif raw.get("MsgId"):
         dedup_key = f"msg:{raw['MsgId']}"
     else:
@@ -45,3 +48,16 @@ def from_wechat_message(channel: str, raw: dict) -> InboundPush:
         content = None
     payload = {key: value for key, value in raw.items() if isinstance(value, (str, int, float)) or value is None}
     return InboundPush(channel, dedup_key[:160], sender, msg_type, content, payload)
+
+
+def _event_suffix(raw: dict) -> str:
+    """What tells two events of one sender in one second apart: the EventKey (a menu key, a scene, a URL,
+    hashed when long so the key stays within its column) and WeCom's per-callback Token."""
+    suffix = ""
+    key = raw.get("EventKey")
+    if key not in (None, ""):
+        key = str(key)
+        suffix += ":" + (key if len(key) <= 64 else hashlib.sha256(key.encode()).hexdigest()[:32])
+    if raw.get("Token"):
+        suffix += ":" + str(raw["Token"])[:64]
+    return suffix

@@ -129,8 +129,10 @@ def receive_app_push():
     except RejectedPush as rejected:
         return _refused(rejected, "wecom push")
     push = from_wechat_message("wecom", raw)
-    if not push.sender:
+    if not push.sender and not push.msg_type.startswith("event:"):
         return "bad request", 400
+    # An event may have no sender: 微信客服's kf_msg_or_event names only the account (OpenKfId). It is
+    # recorded like any push and answered 200, or WeCom would retry it.
     _store(push)
     # An empty answer is WeCom's "received, no passive reply"; replies go out through the app.
     return "", 200, {"Content-Type": "text/plain; charset=utf-8"}

@@ -103,6 +103,22 @@ class Config:
     OPEN311_READ_REQUIRES_KEY = 0
     # The jurisdiction_id clients send (FixMyStreet sends its configured one); empty accepts any.
     OPEN311_JURISDICTION = ""
+    # Where the county is, for location messages (workflow/locating.py). By default the region file's
+    # boundaries; COUNTY_BBOX "min_lng,min_lat,max_lng,max_lat" or COUNTY_CENTER "lat,lng" with
+    # COUNTY_RADIUS_KM override them. A location outside is not used for routing. With no boundary
+    # around it, a location goes to the nearest grid only within NEAREST_GRID_MAX_KM of its point.
+    COUNTY_BBOX: tuple | str = ""
+    COUNTY_CENTER: tuple | str = ""
+    COUNTY_RADIUS_KM = 0.0
+    NEAREST_GRID_MAX_KM = 3.0
+    # Media residents send (image, voice, video): fetched from WeChat into MEDIA_DIR (default
+    # instance/media) or, with MEDIA_S3_BUCKET, an S3-compatible bucket (MEDIA_S3_ENDPOINT for one that
+    # is not AWS; credentials from the usual AWS_* variables). Larger files and other types are refused.
+    MEDIA_DIR = ""
+    MEDIA_S3_BUCKET = ""
+    MEDIA_S3_ENDPOINT = ""
+    MEDIA_S3_REGION = ""
+    MEDIA_MAX_BYTES = 10 * 1024 * 1024
 
 
 class DevelopmentConfig(Config):
@@ -139,7 +155,14 @@ _ENV_KEYS = (
     "LOG_FORMAT",
     "METRICS_TOKEN",
     "OPEN311_JURISDICTION",
+    "COUNTY_BBOX",
+    "COUNTY_CENTER",
+    "MEDIA_DIR",
+    "MEDIA_S3_BUCKET",
+    "MEDIA_S3_ENDPOINT",
+    "MEDIA_S3_REGION",
 )
+_FLOAT_ENV_KEYS = ("COUNTY_RADIUS_KM", "NEAREST_GRID_MAX_KM")
 _INT_ENV_KEYS = (
     "INTAKE_FLAG_TTL",
     "INTAKE_BURST_RATE",
@@ -151,6 +174,7 @@ _INT_ENV_KEYS = (
     "RATE_LIMIT_LOGIN_USER",
     "TRUSTED_PROXIES",
     "OPEN311_READ_REQUIRES_KEY",
+    "MEDIA_MAX_BYTES",
 )
 
 
@@ -170,6 +194,12 @@ def load_settings(config_name: str | None, instance_path: str, overrides: dict |
                 settings[key] = int(os.environ[key])
             except ValueError:
                 raise ConfigError(f"{key} must be an integer, got {os.environ[key]!r}") from None
+    for key in _FLOAT_ENV_KEYS:
+        if os.environ.get(key):
+            try:
+                settings[key] = float(os.environ[key])
+            except ValueError:
+                raise ConfigError(f"{key} must be a number, got {os.environ[key]!r}") from None
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'civic.db'}"
     settings["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(database_url)
     settings.update(overrides or {})
@@ -195,6 +225,8 @@ def validate(settings: dict) -> None:
         raise ConfigError("WECHAT_AES_KEY is set but WECHAT_APPID is not: safe mode needs the AppID")
     if settings.get("WECOM_AES_KEY") and not settings.get("WECOM_CORP_ID"):
         raise ConfigError("WECOM_AES_KEY is set but WECOM_CORP_ID is not")
+    settings["COUNTY_BBOX"] = _numbers("COUNTY_BBOX", settings.get("COUNTY_BBOX"), 4)
+    settings["COUNTY_CENTER"] = _numbers("COUNTY_CENTER", settings.get("COUNTY_CENTER"), 2)
     for key in ("WECHAT_API_BASE", "WECOM_API_BASE"):
         if not str(settings.get(key, "")).startswith(("http://", "https://")):
             raise ConfigError(f"{key} must be an http(s) URL, got {settings.get(key)!r}")
@@ -202,6 +234,20 @@ def validate(settings: dict) -> None:
         problems = production_problems(settings)
         if problems:
             raise ConfigError("production settings refused:\n  - " + "\n  - ".join(problems))
+
+
+def _numbers(name: str, value, count: int) -> tuple | str:
+    """ "a,b,c,d" (or a tuple already) as a tuple of `count` floats; "" stays "" (not set)."""
+    if value in (None, "", ()):
+        return ""
+    parts = value if isinstance(value, (tuple, list)) else str(value).replace("，", ",").split(",")
+    try:
+        numbers = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be {count} comma-separated numbers, got {value!r}") from None
+    if len(numbers) != count:
+        raise ConfigError(f"{name} must be {count} comma-separated numbers, got {value!r}")
+    return numbers
 
 
 # Values seen in examples and tutorials: a key anyone can look up signs anyone's session.

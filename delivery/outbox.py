@@ -12,13 +12,23 @@ from flask import current_app
 from rq import Callback, Retry
 from sqlalchemy import text, update
 
-from bot.clients import PermanentSendError, RetryableSendError, get_client
+from bot.clients import DailyQuotaExceeded, PermanentSendError, RetryableSendError, get_client
+from bot.clients.base import DAILY_QUOTA_ERRCODE
+from bot.clients.wechat import NOT_SUBSCRIBED_ERRCODE, WINDOW_CLOSED_ERRCODES
 from config.queues import QueueNames
 from delivery.robots import ROBOT_CHANNEL, flush_robot, request_flush
-from models import Outbox, OutboxStatus, add_event, db, utcnow
+from delivery.rules import (
+    RESIDENT_CHANNELS,
+    TEMPLATE_CHANNEL,
+    explain,
+    next_quota_reset,
+    quota_job_id,
+    unsubscribed_among,
+)
+from models import Outbox, OutboxStatus, Resident, add_event, db, utcnow
 from models.ticket import Ticket
 from ops.metrics import count_send_error
-from ops.queue import enqueue, redis_connection
+from ops.queue import enqueue, enqueue_at, redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +80,27 @@ def _deliver_claimed(outbox_id: int) -> str:
         db.session.commit()
         flush_robot(recipient)
         return db.session.get(Outbox, outbox_id).status
+    if message.channel in RESIDENT_CHANNELS and unsubscribed_among([message.recipient]):
+        _mark_skipped(message)
+        db.session.commit()
+        return message.status
     message.attempts += 1
     try:
-        get_client(message.channel).send(message.recipient, message.payload, dedup_key=message.dedup_key)
+        _send_following_wechat_rules(message)
     except RetryableSendError as exc:
         count_send_error(message.channel, exc)
         message.last_error = str(exc)[:2000]
+        message.errcode = exc.errcode
         db.session.commit()
         raise
+    except DailyQuotaExceeded as exc:
+        count_send_error(message.channel, exc)
+        _wait_for_quota_reset(message, exc)
+        db.session.commit()
+        return message.status
     except PermanentSendError as exc:
         count_send_error(message.channel, exc)
-        _mark_failed(message, str(exc))
+        _mark_failed(message, str(exc), exc.errcode)
         db.session.commit()
         return message.status
     message.status = OutboxStatus.SENT
@@ -90,14 +110,122 @@ def _deliver_claimed(outbox_id: int) -> str:
     return message.status
 
 
-def _mark_failed(message: Outbox, error: str) -> None:
-    """A resident we could not tell is a fact staff must see on the ticket, not a silent drop."""
-    message.status = OutboxStatus.FAILED
-    message.last_error = error[:2000]
+def _send_following_wechat_rules(message: Outbox) -> None:
+    """Send one message; a closed customer-service window (45015/45047) falls back to the template message
+    when WECHAT_TEMPLATE_ID is configured. Raises what the last send raised."""
+    template_id = current_app.config.get("WECHAT_TEMPLATE_ID")
+    if message.channel == "mp" and message.errcode in WINDOW_CLOSED_ERRCODES and template_id:
+        # A batch send already heard that the window is closed: straight to the template message.
+        window_closed = PermanentSendError(message.last_error or "customer-service window closed", message.errcode)
+    else:
+        try:
+            get_client(message.channel).send(message.recipient, message.payload, dedup_key=message.dedup_key)
+            return
+        except PermanentSendError as exc:
+            if message.channel != "mp" or exc.errcode not in WINDOW_CLOSED_ERRCODES:
+                raise
+            if not template_id:
+                raise PermanentSendError(f"{exc}; WECHAT_TEMPLATE_ID is not configured", exc.errcode) from None
+            count_send_error(message.channel, exc)
+            window_closed = exc
+    # The template message: the same words, with the ticket's number in its own field.
+    message.channel = TEMPLATE_CHANNEL
+    message.errcode = window_closed.errcode
+    message.last_error = str(window_closed)[:2000]
     if message.ticket_id:
         ticket = db.session.get(Ticket, message.ticket_id)
-        add_event(ticket, "notify_failed", "system", note=error[:500], outbox_id=message.id, message_kind=message.kind)
+        add_event(
+            ticket,
+            "notify_fallback",
+            "system",
+            note=explain(window_closed.errcode, TEMPLATE_CHANNEL, fallback=True),
+            outbox_id=message.id,
+            errcode=window_closed.errcode,
+        )
+        payload = {**(message.payload or {}), "number": ticket.number}
+    else:
+        payload = dict(message.payload or {})
+    get_client(TEMPLATE_CHANNEL).send(message.recipient, payload, dedup_key=message.dedup_key)
+
+
+def _mark_failed(message: Outbox, error: str, errcode: int | None = None) -> None:
+    """A resident we could not tell is a fact staff must see on the ticket, in words, not a silent drop."""
+    if errcode == NOT_SUBSCRIBED_ERRCODE and message.channel in RESIDENT_CHANNELS:
+        _resident_left(message.recipient)
+        _mark_skipped(message)
+        return
+    message.status = OutboxStatus.FAILED
+    message.last_error = error[:2000]
+    message.errcode = errcode
+    if message.ticket_id:
+        ticket = db.session.get(Ticket, message.ticket_id)
+        add_event(
+            ticket,
+            "notify_failed",
+            "system",
+            note=explain(errcode, message.channel, error=error),
+            outbox_id=message.id,
+            message_kind=message.kind,
+            errcode=errcode,
+            error=error[:500],
+        )
     log.warning("outbox %s failed permanently: %s", message.id, error)
+
+
+def _mark_skipped(message: Outbox) -> None:
+    """Nothing goes to a resident who has unsubscribed: recorded as skipped, on the ticket too."""
+    message.status = OutboxStatus.SKIPPED
+    message.last_error = "recipient has unsubscribed"
+    if message.ticket_id:
+        ticket = db.session.get(Ticket, message.ticket_id)
+        add_event(
+            ticket,
+            "notify_skipped",
+            "system",
+            note="居民已取消关注公众号，未发送",
+            outbox_id=message.id,
+            message_kind=message.kind,
+        )
+
+
+def _resident_left(openid: str) -> None:
+    """WeChat says the resident no longer follows the account (43004): remember it."""
+    resident = db.session.execute(db.select(Resident).filter_by(openid=openid)).scalar_one_or_none()
+    if resident is not None and resident.subscribed:
+        resident.subscribed = False
+        resident.unsubscribed_at = utcnow()
+
+
+def _wait_for_quota_reset(message: Outbox, exc: DailyQuotaExceeded) -> None:
+    """45009: the daily quota is gone; the message stays pending and is sent again after Beijing midnight
+    (RQ's scheduler runs the job then). Staff see why it waits."""
+    message.last_error = str(exc)[:2000]
+    message.errcode = exc.errcode
+    if message.ticket_id:
+        ticket = db.session.get(Ticket, message.ticket_id)
+        add_event(
+            ticket,
+            "notify_deferred",
+            "system",
+            note=explain(exc.errcode, message.channel),
+            outbox_id=message.id,
+            errcode=exc.errcode,
+        )
+    schedule_after_quota_reset(message.id)
+
+
+def schedule_after_quota_reset(outbox_id: int) -> bool:
+    """A delivery job at the next quota reset (one per message and day: scheduling again is a no-op)."""
+    when = next_quota_reset(utcnow(), outbox_id)
+    return enqueue_at(
+        when,
+        deliver_outbox,
+        outbox_id,
+        queue=QueueNames.DELIVERY,
+        job_id=quota_job_id(outbox_id, when),
+        retry=DELIVERY_RETRY,
+        on_failure=Callback(on_delivery_failure),
+    )
 
 
 def on_delivery_failure(job, connection, exc_type, exc_value, traceback) -> None:
@@ -107,7 +235,7 @@ def on_delivery_failure(job, connection, exc_type, exc_value, traceback) -> None
     outbox_id = job.args[0]
     message = db.session.get(Outbox, outbox_id)
     if message is not None and message.status == OutboxStatus.PENDING:
-        _mark_failed(message, f"gave up after {message.attempts} attempts: {exc_value}")
+        _mark_failed(message, f"gave up after {message.attempts} attempts: {exc_value}", message.errcode)
         db.session.commit()
 
 
@@ -141,6 +269,11 @@ def _deliver_many_claimed(outbox_ids: list[int], concurrency: int) -> int:
     # Group robots drain their own queue in a flush job (in order, 20 a minute, a backlog coalesced).
     robot_keys = sorted({row.recipient for row in rows if row.channel == ROBOT_CHANNEL})
     rows = [row for row in rows if row.channel != ROBOT_CHANNEL]
+    gone = unsubscribed_among([row.recipient for row in rows if row.channel in RESIDENT_CHANNELS])
+    for row in rows:
+        if row.channel in RESIDENT_CHANNELS and row.recipient in gone:
+            _mark_skipped(row)
+    rows = [row for row in rows if row.status != OutboxStatus.SKIPPED]
     clients: dict = {}
     outcomes: dict = {}
     for row in rows:
@@ -183,8 +316,18 @@ def _deliver_many_claimed(outbox_ids: list[int], concurrency: int) -> int:
             if error is None:
                 continue
             count_send_error(channels.get(outbox_id, "?"), error)
-            if isinstance(error, PermanentSendError):
-                _mark_failed(db.session.get(Outbox, outbox_id), str(error))
+            if isinstance(error, DailyQuotaExceeded):
+                _wait_for_quota_reset(db.session.get(Outbox, outbox_id), error)
+            elif isinstance(error, PermanentSendError) and _falls_back(channels.get(outbox_id), error):
+                # The delivery job sends the template message (the errcode tells it to skip custom/send).
+                db.session.execute(
+                    update(Outbox)
+                    .where(Outbox.id == outbox_id)
+                    .values(errcode=error.errcode, last_error=str(error)[:2000])
+                )
+                retry.append(outbox_id)
+            elif isinstance(error, PermanentSendError):
+                _mark_failed(db.session.get(Outbox, outbox_id), str(error), error.errcode)
             else:
                 db.session.execute(
                     update(Outbox)
@@ -217,6 +360,15 @@ def _deliver_many_claimed(outbox_ids: list[int], concurrency: int) -> int:
     for key in robot_keys:
         request_flush(key)
     return sent
+
+
+def _falls_back(channel: str | None, error: PermanentSendError) -> bool:
+    """A closed customer-service window, and a template message to fall back on."""
+    return (
+        channel == "mp"
+        and error.errcode in WINDOW_CLOSED_ERRCODES
+        and bool(current_app.config.get("WECHAT_TEMPLATE_ID"))
+    )
 
 
 def _commit_without_flush_wait() -> None:
@@ -286,17 +438,18 @@ def recover_outbox(older_than_seconds: int = 300, limit: int = 5000) -> int:
     Unique job ids make this a no-op for messages whose job is still queued, scheduled or running.
     """
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    ids = (
-        db.session.execute(
-            db.select(Outbox.id)
-            .filter(Outbox.status == OutboxStatus.PENDING, Outbox.created_at <= cutoff)
-            .order_by(Outbox.id)
-            .limit(limit)
-        )
-        .scalars()
-        .all()
+    rows = db.session.execute(
+        db.select(Outbox.id, Outbox.errcode)
+        .filter(Outbox.status == OutboxStatus.PENDING, Outbox.created_at <= cutoff)
+        .order_by(Outbox.id)
+        .limit(limit)
+    ).all()
+    # A message waiting for the daily quota keeps (or gets back) its job at the reset, not one now.
+    return sum(
+        1
+        for outbox_id, errcode in rows
+        if (schedule_after_quota_reset(outbox_id) if errcode == DAILY_QUOTA_ERRCODE else enqueue_delivery(outbox_id))
     )
-    return sum(1 for outbox_id in ids if enqueue_delivery(outbox_id))
 
 
 def enqueue_delivery(outbox_id: int) -> bool:
@@ -305,6 +458,18 @@ def enqueue_delivery(outbox_id: int) -> bool:
         outbox_id,
         queue=QueueNames.DELIVERY,
         job_id=f"outbox-{outbox_id}",
+        retry=DELIVERY_RETRY,
+        on_failure=Callback(on_delivery_failure),
+    )
+
+
+def enqueue_resend(outbox_id: int) -> bool:
+    """Staff re-sent a failed message: a job of its own (the message's first job may still be recorded)."""
+    return enqueue(
+        deliver_outbox,
+        outbox_id,
+        queue=QueueNames.DELIVERY,
+        job_id=f"outbox-{outbox_id}-resend-{int(time.time() * 1000)}",
         retry=DELIVERY_RETRY,
         on_failure=Callback(on_delivery_failure),
     )

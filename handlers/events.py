@@ -6,8 +6,7 @@ from broadcasts.compose import record_mass_report
 from handlers import commands
 from models import node_by_code
 from workflow import replies
-from workflow.rules.geo import locate_grid
-from workflow.tickets import grid_nodes
+from workflow.locating import locate, valid_point
 
 # Menu keys a county can configure on the account's custom menu.
 MENU_REPLIES = {"HELP": replies.HELP, "REPORT": replies.HELP}
@@ -27,11 +26,12 @@ def handle_event(intake) -> None:
         resident.subscribed = False
         resident.unsubscribed_at = intake.now
     elif event == "location":
-        try:
-            resident.lat, resident.lng = float(payload.get("Latitude")), float(payload.get("Longitude"))
-        except (TypeError, ValueError):
-            return
-        resident.grid_code = locate_grid(grid_nodes(), resident.lat, resident.lng) or resident.grid_code
+        point = valid_point(payload.get("Latitude"), payload.get("Longitude"))
+        placement = locate(*point) if point else None
+        if placement is None or not placement.inside:
+            return  # far away (travelling, a spoofed fix): it says nothing about where the resident lives
+        resident.lat, resident.lng = point
+        resident.grid_code = placement.grid_code or resident.grid_code
     elif event == "click":
         key = str(payload.get("EventKey") or "").upper()
         if key in commands.MENU_COMMANDS:  # 我的诉求 / 政策通知 / 订阅 / 退订 (config/menu.yaml)

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 from demand import DemandParser
 from handlers import commands, events, officers
+from handlers import gate as demand_gate
+from handlers.media import enqueue_fetch, keep_media
 from handlers.ratings import awaiting_rating, parse_rating, rate
 from models import (
     InboundMessage,
@@ -23,18 +25,21 @@ from models import (
     db,
     get_or_create_resident,
     node_by_code,
+    root_node,
 )
 from workflow import replies
 from workflow.group_notices import notify_groups
-from workflow.rules.geo import locate_grid
+from workflow.locating import locate, valid_point
+from workflow.rules.routing import route
 from workflow.tickets import (
     add_reporter,
     apply_demand,
     create_ticket,
     find_duplicate,
-    grid_nodes,
+    lineage,
     owner_name,
     queue_message,
+    routing_config,
     set_deadlines,
     sla_table,
 )
@@ -50,6 +55,7 @@ class Intake:
     attach_window: timedelta
     dialog_ttl: timedelta
     outbox: list = field(default_factory=list)
+    media: list = field(default_factory=list)  # MediaFile rows to fetch once this transaction commits
 
     def reply(self, text: str, kind: str = "reply", ticket: Ticket | None = None, suffix: str = "") -> None:
         self.outbox.append(
@@ -90,7 +96,10 @@ def handle_inbound(
     inbound.error = None
     db.session.flush()
     ids = [message.id for message in intake.outbox]
+    media_ids = [media.id for media in intake.media]
     db.session.commit()
+    for media_file_id in media_ids:
+        enqueue_fetch(media_file_id)  # WeChat deletes media after three days: fetch it now, in a job
     return ids
 
 
@@ -99,6 +108,9 @@ def handle_text(intake: Intake) -> None:
     if commands.handle_command(intake, text):
         return
     if _handle_rating(intake, text):
+        return
+    if (non_demand := demand_gate.screen(text)) is not None:
+        demand_gate.decline(intake, non_demand)  # a greeting, a test, a sticker: answered, no ticket
         return
     pending = _pending_ticket(intake)
     if pending is not None:
@@ -249,6 +261,7 @@ def handle_media(intake: Intake) -> None:
             add_event(
                 ticket, "attachment", f"resident:{intake.resident.openid}", media_type="voice", **media
             ).created_at = intake.now
+        _keep_media(intake, ticket)
         return
     ticket = _recent_open_ticket(intake)
     if ticket is None:
@@ -260,6 +273,14 @@ def handle_media(intake: Intake) -> None:
     add_event(
         ticket, "attachment", f"resident:{intake.resident.openid}", media_type=intake.inbound.msg_type, **media
     ).created_at = intake.now
+    _keep_media(intake, ticket)
+
+
+def _keep_media(intake: Intake, ticket: Ticket | None) -> None:
+    kept = keep_media(intake.inbound, ticket.id if ticket is not None else None, intake.now)
+    if kept is not None:
+        db.session.flush()
+        intake.media.append(kept)
 
 
 def _resident_ticket(intake: Intake, demand) -> Ticket:
@@ -291,7 +312,7 @@ def handle_link(intake: Intake) -> None:
     ticket = _recent_open_ticket(intake)
     payload = intake.inbound.payload
     if ticket is None:
-        handle_text(intake)
+        demand_gate.decline(intake, demand_gate.NonDemand.LINK)  # a shared link alone is not a demand
         return
     add_event(
         ticket,
@@ -306,41 +327,97 @@ def handle_link(intake: Intake) -> None:
 
 
 def handle_location(intake: Intake) -> None:
-    """A shared location: remember it, and place the resident's recent ticket that lacks a grid."""
+    """A shared location: placed in the county's grids (containment, else the nearest within reach), it
+    updates the resident's recent ticket; outside the county it routes nothing and the place is asked."""
     payload = intake.inbound.payload
-    try:
-        lat, lng = float(payload.get("Location_X")), float(payload.get("Location_Y"))
-    except (TypeError, ValueError):
+    point = valid_point(payload.get("Location_X"), payload.get("Location_Y"))
+    if point is None:
         intake.reply(replies.location_recorded(None), kind="location")
         return
+    lat, lng = point
+    placement = locate(lat, lng)
     resident = intake.resident
-    resident.lat, resident.lng = lat, lng
-    grid_code = locate_grid(grid_nodes(), lat, lng)
-    grid = node_by_code(grid_code)
-    if grid_code:
-        resident.grid_code = grid_code
     ticket = _recent_open_ticket(intake)
-    if ticket is not None and (not ticket.grid_code or "location" in (ticket.missing or [])):
-        ticket.lat, ticket.lng = lat, lng
-        ticket.location_text = ticket.location_text or payload.get("Label") or f"{lat:.5f},{lng:.5f}"
-        ticket.grid_code = ticket.owner_code = grid_code or ticket.owner_code
-        ticket.missing = [m for m in (ticket.missing or []) if m != "location"]
-        add_event(
-            ticket,
-            "located",
-            f"resident:{resident.openid}",
-            lat=lat,
-            lng=lng,
-            label=payload.get("Label"),
-            grid=grid_code,
-        ).created_at = intake.now
-        add_event(ticket, "assigned", "system", owner=ticket.owner_code, reason="location").created_at = intake.now
-        if resident.pending_ticket_id == ticket.id and resident.pending_field == "location":
-            _close_dialog(resident)
-        intake.inbound.ticket_id = ticket.id
-        intake.reply(replies.supplement_received(ticket, grid.name if grid else None), kind="located", ticket=ticket)
+    if placement.inside:
+        resident.lat, resident.lng = lat, lng
+        if placement.grid_code:
+            resident.grid_code = placement.grid_code
+    if ticket is not None:
+        _locate_ticket(intake, ticket, lat, lng, placement)
         return
+    if not placement.grid_code:
+        intake.reply(replies.location_not_used(not placement.inside, asking=False), kind="location")
+        return
+    grid = node_by_code(placement.grid_code)
     intake.reply(replies.location_recorded(grid.name if grid else None), kind="location")
+
+
+# How a ticket's grid was chosen when a later location may replace it: no grid in the words, so a named
+# node above grid level, the resident's home grid or county intake stood in.
+_REROUTABLE = frozenset({"reporter_grid", "named_node", "county_intake"})
+
+
+def _locate_ticket(intake: Intake, ticket: Ticket, lat: float, lng: float, placement) -> None:
+    """A location sent during or just after a report is that report's place: recorded on the ticket (even
+    when it already has a grid), and routing it when the words named no place and no one signed it yet."""
+    resident, label = intake.resident, intake.inbound.payload.get("Label")
+    intake.inbound.ticket_id = ticket.id
+    add_event(
+        ticket,
+        "located",
+        f"resident:{resident.openid}",
+        lat=lat,
+        lng=lng,
+        label=label,
+        grid=placement.grid_code,
+        how=placement.reason,
+    ).created_at = intake.now
+    if not placement.grid_code:
+        # Outside the county (or near no grid): nothing is routed by it; the place is asked in words.
+        asking = "location" in (ticket.missing or []) or not ticket.grid_code
+        other_question = resident.pending_ticket_id == ticket.id and resident.pending_field not in (None, "location")
+        if asking and not other_question:  # a question about the matter itself stays the one asked
+            _ask(intake, ticket, "location")
+        intake.reply(replies.location_not_used(not placement.inside, asking), kind="located", ticket=ticket)
+        return
+    routed_by = str((ticket.fields or {}).get("routed_by") or "").removesuffix("+rule")
+    words_named_a_place = bool(ticket.location_text or ticket.place)
+    reroute = placement.grid_code != ticket.grid_code and (
+        not ticket.grid_code
+        or "location" in (ticket.missing or [])
+        or routed_by in _REROUTABLE
+        or not words_named_a_place  # the grid came from where the resident lives, not from the report
+    )
+    ticket.lat, ticket.lng = lat, lng
+    ticket.location_text = ticket.location_text or label or f"{lat:.5f},{lng:.5f}"
+    if reroute and ticket.status in (TicketStatus.ASSIGNED, TicketStatus.WAITING):
+        _route_to_grid(ticket, placement.grid_code)
+        add_event(ticket, "assigned", "system", owner=ticket.owner_code, reason="location").created_at = intake.now
+        intake.outbox.extend(notify_groups(ticket, "new", intake.now))  # groups on the new path not yet told
+    ticket.missing = [m for m in (ticket.missing or []) if m != "location"]
+    if resident.pending_ticket_id == ticket.id and resident.pending_field == "location":
+        _close_dialog(resident)
+    intake.reply(replies.supplement_received(ticket, owner_name(ticket)), kind="located", ticket=ticket)
+
+
+def _route_to_grid(ticket: Ticket, grid_code: str) -> None:
+    """The grid is now known from the map: route as a ticket placed there would be (category rules too)."""
+    root = root_node()
+    assignment = route(
+        grid_code,
+        None,
+        None,
+        root.code if root else None,
+        category=ticket.category,
+        subcategory=ticket.subcategory,
+        rules=routing_config().rules,
+        lineage=lineage,
+    )
+    if assignment.owner_code != ticket.owner_code:
+        ticket.owner_member_id = None  # a member named at the old owner does not follow the ticket
+    ticket.grid_code, ticket.owner_code = assignment.grid_code, assignment.owner_code
+    ticket.closable_tier = assignment.closable_tier
+    ticket.fields = {**(ticket.fields or {}), "routed_by": "location" + assignment.reason.removeprefix("grid")}
 
 
 _HANDLERS = {

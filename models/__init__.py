@@ -12,6 +12,7 @@ from models.broadcast import (
     ResidentTag,
 )
 from models.inbound import InboundMessage, InboundStatus
+from models.media import MediaFile, MediaStatus
 from models.outbox import Outbox, OutboxStatus
 from models.region import Member, RegionNode, node_by_code, region_tree, root_node, subtree_codes
 from models.resident import Resident, get_or_create_resident
@@ -40,6 +41,8 @@ __all__ = [
     "DONE_STATUSES",
     "InboundMessage",
     "InboundStatus",
+    "MediaFile",
+    "MediaStatus",
     "Member",
     "MpTag",
     "OPEN_STATUSES",

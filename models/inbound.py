@@ -34,5 +34,7 @@ class InboundMessage(db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchem
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # Why the demand gate made no ticket of it (greeting | test | thanks | placeholder | link | emoji).
+    gate: Mapped[str | None] = mapped_column(String(16), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

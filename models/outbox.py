@@ -15,6 +15,7 @@ class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    SKIPPED = "skipped"  # not sent on purpose: the resident has unsubscribed
 
 
 class Outbox(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
@@ -30,5 +31,7 @@ class Outbox(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-S
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The platform's errcode of the last failed attempt (staff read it in words on the ticket page).
+    errcode: Mapped[int | None] = mapped_column(Integer)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -25,6 +25,7 @@ COUNTERS = {
     ),
     "rate_limited": ("Requests over a rate limit, by reason (openid, ip, refused_ip, login).", ("reason",)),
     "outbound_errors": ("Outbound API errors, by channel and errcode (or exception).", ("channel", "errcode")),
+    "non_demands": ("Resident texts the demand gate answered without a ticket, by kind.", ("kind",)),
 }
 
 

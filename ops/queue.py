@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from flask import current_app
 from redis import Redis
@@ -25,6 +26,16 @@ def enqueue(func: Callable, *args, queue: str, job_id: str, **options) -> bool:
     """
     try:
         get_queue(queue).enqueue(func, *args, job_id=job_id, unique=True, **options)
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def enqueue_at(when: datetime, func: Callable, *args, queue: str, job_id: str, **options) -> bool:
+    """Schedule once per job_id for `when` (RQ's scheduler, in a worker started with it, enqueues it then);
+    False when that job already exists."""
+    try:
+        get_queue(queue).enqueue_at(when, func, *args, job_id=job_id, unique=True, **options)
     except DuplicateJobError:
         return False
     return True

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import selectinload
 
-from models import InboundMessage, Ticket, TicketEvent, db, subtree_codes
+from models import InboundMessage, MediaFile, MediaStatus, Ticket, TicketEvent, db, subtree_codes
 from ops.privacy import mask_name, mask_phone, mask_text
 from reports.stats import region_stats
 from workflow.queue import (
@@ -152,6 +152,7 @@ LEDGER_COLUMNS = (
     ("是否超期", 8),
     ("提级次数", 8),
     ("满意度", 10),
+    ("附件数", 8),
 )
 
 
@@ -164,6 +165,7 @@ def ledger_rows(code: str, start: datetime, end: datetime, now: datetime):
         .order_by(Ticket.created_at, Ticket.id)
     )
     names = node_names(codes)
+    media_counts = _media_counts(start, end, codes)
     for t in db.session.execute(
         query.options(selectinload(Ticket.reporters)).execution_options(yield_per=500)
     ).scalars():
@@ -189,7 +191,24 @@ def ledger_rows(code: str, start: datetime, end: datetime, now: datetime):
             "是" if overdue else "否",
             t.escalation_level,
             SATISFACTION_LABELS.get(t.satisfaction or "", ""),
+            media_counts.get(t.id, 0),
         )
+
+
+def _media_counts(start: datetime, end: datetime, codes: list[str]) -> dict[int, int]:
+    """Stored images, voice and video per ticket of the period (what residents sent as evidence)."""
+    rows = db.session.execute(
+        db.select(MediaFile.ticket_id, db.func.count())
+        .join(Ticket, Ticket.id == MediaFile.ticket_id)
+        .filter(
+            Ticket.created_at >= start,
+            Ticket.created_at < end,
+            _in_region(codes),
+            MediaFile.status == MediaStatus.STORED,
+        )
+        .group_by(MediaFile.ticket_id)
+    ).all()
+    return {ticket_id: count for ticket_id, count in rows}
 
 
 def ledger_xlsx(title: str, rows) -> bytes:

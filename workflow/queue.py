@@ -16,6 +16,7 @@ from demand.taxonomy import Taxonomy
 from models import (
     OPEN_STATUSES,
     InboundMessage,
+    MediaFile,
     RegionNode,
     Ticket,
     TicketStatus,
@@ -25,6 +26,7 @@ from models import (
     db,
 )
 from ops.privacy import mask_id_card, mask_name, mask_phone, mask_text
+from workflow.deliveries import delivery_problems
 from workflow.rules.sla import LOCAL_TZ
 from workflow.scope import (
     READ_ONLY_ROLES,
@@ -83,7 +85,20 @@ EVENT_LABELS = {
     "rated": "评价",
     "rating_expired": "评价超时",
     "notify_failed": "通知失败",
+    "notify_fallback": "改用模板消息通知",
+    "notify_deferred": "通知待额度恢复后重发",
+    "notify_skipped": "通知未发送",
+    "notify_resent": "重新发送通知",
 }
+MEDIA_TYPE_LABELS = {"image": "图片", "voice": "语音", "video": "视频", "shortvideo": "小视频"}
+MEDIA_STATUS_LABELS = {
+    "pending": "正在从微信下载",
+    "stored": "已保存",
+    "rejected": "超出大小或类型限制，未保存",
+    "failed": "未能下载（微信已删除或多次失败）",
+}
+# What the parser may list as missing (Demand.missing), as staff read it under 待补充.
+MISSING_LABELS = {"location": "地点", "matter": "问题描述", "contact": "联系方式", "category": "类别"}
 # Which forms the ticket page offers in each status (a hint only: apply_action decides).
 ACTION_STATUSES: dict[str, tuple[str, ...]] = {
     "sign": (S.ASSIGNED,),
@@ -351,6 +366,7 @@ ROUTING_REASONS = {
     "reporter_grid": "反映人所在网格",
     "named_node": "诉求中提到的单位",
     "county_intake": "未能定位，由县级受理中心派单",
+    "location": "居民发送的位置所在网格",
 }
 
 
@@ -457,6 +473,21 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
                 "media_id": data.get("MediaId") or "",
             }
         )
+    media = [
+        {
+            "id": m.id,
+            "type": m.msg_type,
+            "label": MEDIA_TYPE_LABELS.get(m.msg_type, "附件"),
+            "status": str(m.status),
+            "status_label": MEDIA_STATUS_LABELS.get(m.status, m.status),
+            "content_type": m.content_type or "",
+            "size_kb": round((m.size or 0) / 1024, 1),
+            "at": local(m.created_at),
+        }
+        for m in db.session.execute(
+            db.select(MediaFile).filter_by(ticket_id=ticket.id).order_by(MediaFile.id)
+        ).scalars()
+    ]
     timeline = [
         {
             "at": local(e.created_at),
@@ -512,12 +543,15 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         "description": mask(ticket.description),
         "words": words,
         "attachments": attachments,
+        "media": media,
         "timeline": timeline,
         "deadlines": deadlines,
         "overdue": is_overdue(ticket, now),
         "reporters": reporters,
         "fields": fields,
         "routed_by": routing_reason((ticket.fields or {}).get("routed_by")),
+        "missing": [MISSING_LABELS.get(name, name) for name in ticket.missing or []],
+        "delivery_problems": delivery_problems(ticket),
         "handlers": [
             {
                 "code": h.node_code,

@@ -30,9 +30,11 @@ def acknowledgement(ticket, owner_name: str | None, missing: list[str]) -> str:
     lines = [f"您反映的问题已受理，工单号：{ticket.number}。"]
     if ticket.category:
         lines.append(f"类别：{ticket.category}" + (f"/{ticket.subcategory}" if ticket.subcategory else ""))
-    if ticket.location_text or owner_name:
-        place = ticket.location_text or ""
-        lines.append(f"地点：{place}" + (f"（{owner_name}）" if owner_name else ""))
+    if ticket.location_text:
+        lines.append(f"地点：{ticket.location_text}" + (f"（{owner_name}）" if owner_name else ""))
+    elif owner_name:
+        # No place known: name who holds it, never an empty "地点：（青山县）".
+        lines.append(f"承办：{owner_name}")
     lines.append(f"将于{local_time(ticket.sign_due_at)}前签收、{local_time(ticket.due_at)}前办结，进展会及时告知您。")
     if ticket.urgency == "urgent":
         lines.append("已按紧急事项处理。" + EMERGENCY_HINT)
@@ -110,3 +112,24 @@ def recent_notices(notices: list) -> str:
         body = notice.body if len(notice.body) <= 60 else notice.body[:60] + "…"
         lines.append(f"{index}. 【{notice.title}】{local_time(notice.created_at)}\n{body}")
     return "\n".join(lines)
+
+
+# The demand gate (demand/gate.py): what a resident hears when a text is not something to act on.
+NON_DEMAND_REPLIES = {
+    "placeholder": "暂时无法显示您发送的表情或消息。如需反映问题，请直接发送文字描述（可附图片、位置）。",
+    "greeting": "您好！请直接发送文字描述您要反映的问题（可附图片、位置），例如“幸福里小区3号楼门口路灯不亮”。",
+    "test": "收到，平台运行正常。需要反映问题时，直接发送文字描述即可。",
+    "thanks": "不客气！如还有问题需要反映，直接发送文字即可。",
+    "link": "已收到您分享的链接。链接不能直接登记为诉求，如需反映问题，请用文字描述问题和地点。",
+    "emoji": "收到您的表情。如需反映问题，请直接发送文字描述（可附图片、位置）。",
+}
+
+
+# Locations (workflow/locating.py): outside the county, or in it but near no grid, they do not route.
+LOCATION_OUTSIDE = "您发送的位置不在本县服务范围内，不能据此派单。"
+LOCATION_UNPLACED = "已收到您的位置，但未能确定所属网格。"
+
+
+def location_not_used(outside: bool, asking: bool) -> str:
+    head = LOCATION_OUTSIDE if outside else LOCATION_UNPLACED
+    return head + (ASK["location"] if asking else "反映问题时请写明具体地点（小区/村组、楼栋门牌号）。")

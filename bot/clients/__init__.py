@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import current_app
 
-from bot.clients.base import OutboundClient, PermanentSendError, RetryableSendError, SendError
+from bot.clients.base import DailyQuotaExceeded, OutboundClient, PermanentSendError, RetryableSendError, SendError
 from bot.clients.wechat import WeChatApi, WeChatCustomerServiceClient, WeChatTemplateClient
 from bot.clients.wecom import WeComApi, WeComAppChatClient, WeComAppClient, WeComBotReplyClient
 from bot.clients.wecom_robot import WeComRobotClient
 
 __all__ = [
+    "DailyQuotaExceeded",
     "OutboundClient",
     "PermanentSendError",
     "RetryableSendError",

@@ -42,6 +42,14 @@ class PermanentSendError(SendError):
     """Trying again cannot help (not subscribed, outside the 48-hour window, bad config): record it."""
 
 
+class DailyQuotaExceeded(PermanentSendError):
+    """45009: the account's daily quota for this API is used up. Trying again today cannot help; WeChat
+    resets the quota at midnight Beijing time. (A PermanentSendError to callers that do not wait for it.)"""
+
+
+DAILY_QUOTA_ERRCODE = 45009
+
+
 class ApiSession(requests.Session):
     """A requests session that reads the environment's proxy and CA settings once per host, not per call.
 
@@ -166,6 +174,8 @@ class TokenApiClient:
         message = f"{what}: errcode {errcode} {data.get('errmsg', '')}".strip()
         if errcode in self.retryable_errcodes:
             return RetryableSendError(message, errcode)
+        if errcode == DAILY_QUOTA_ERRCODE:
+            return DailyQuotaExceeded(message, errcode)
         return PermanentSendError(message, errcode)
 
 

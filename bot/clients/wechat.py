@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
-from bot.clients.base import OutboundClient, PermanentSendError, TokenApiClient
+import json
+from dataclasses import dataclass
+
+import requests
+
+from bot.clients.base import (
+    TOKEN_ERRORS,
+    OutboundClient,
+    PermanentSendError,
+    RetryableSendError,
+    TokenApiClient,
+    http_session,
+)
+
+
+@dataclass(frozen=True)
+class MediaDownload:
+    content: bytes
+    content_type: str  # as WeChat declared it (lower case, no parameters); may be empty
+
+
+class MediaTooLarge(PermanentSendError):
+    """The file is larger than we keep: nothing beyond the limit was read."""
+
+
+MEDIA_CHUNK = 64 * 1024
 
 
 class WeChatApi(TokenApiClient):
@@ -83,6 +108,51 @@ class WeChatApi(TokenApiClient):
     def create_menu(self, menu: dict) -> dict:
         return self.post("/cgi-bin/menu/create", menu)
 
+    # Temporary media (images, voice, video residents send): WeChat keeps them three days.
+
+    def get_media(self, media_id: str, max_bytes: int) -> MediaDownload:
+        """`media/get`: the file, read up to `max_bytes` (MediaTooLarge beyond). A video answers with a
+        JSON `video_url` to download instead. One token refresh on a token error, as for every call."""
+        token = self.access_token()
+        answer = self._download(
+            f"{self.base_url}/cgi-bin/media/get", {"access_token": token, "media_id": media_id}, max_bytes
+        )
+        if isinstance(answer, dict) and answer.get("errcode") in TOKEN_ERRORS:
+            token = self.access_token(stale=token)
+            answer = self._download(
+                f"{self.base_url}/cgi-bin/media/get", {"access_token": token, "media_id": media_id}, max_bytes
+            )
+        if isinstance(answer, dict) and answer.get("video_url"):
+            answer = self._download(str(answer["video_url"]), {}, max_bytes)
+        if isinstance(answer, dict):
+            raise self._error_for(answer, "/cgi-bin/media/get")
+        return answer
+
+    def _download(self, url: str, params: dict, max_bytes: int) -> MediaDownload | dict:
+        """The body as a file, or WeChat's JSON answer (an error, or a video's URL) as a dict."""
+        try:
+            with http_session().get(url, params=params, timeout=self.timeout, stream=True) as response:
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise RetryableSendError(f"GET media: HTTP {response.status_code}")
+                content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                if content_type in ("application/json", "text/plain", "text/json"):
+                    try:
+                        return dict(json.loads(response.raw.read(MEDIA_CHUNK, decode_content=True) or b"{}"))
+                    except ValueError:
+                        raise RetryableSendError("GET media: unreadable JSON answer") from None
+                declared = int(response.headers.get("Content-Length") or 0)
+                if declared > max_bytes:
+                    raise MediaTooLarge(f"media of {declared} bytes is over the {max_bytes}-byte limit")
+                chunks, size = [], 0
+                for chunk in response.iter_content(MEDIA_CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise MediaTooLarge(f"media over the {max_bytes}-byte limit")
+                    chunks.append(chunk)
+                return MediaDownload(b"".join(chunks), content_type)
+        except requests.RequestException as exc:
+            raise RetryableSendError(f"GET media: {type(exc).__name__}") from None
+
 
 MASS_ALREADY_SENT = 45065
 TAG_NAME_EXISTS = 45157
@@ -96,6 +166,14 @@ class MassAlreadySent(PermanentSendError):
     def __init__(self, data: dict):
         super().__init__(f"mass send already made (errcode 45065, msg_id {data.get('msg_id')})", MASS_ALREADY_SENT)
         self.data = data
+
+
+# custom/send answers these when the customer-service window is closed: 45015 the resident has not
+# written for 48 hours, 45047 we sent too many messages since they last wrote. A template message still
+# reaches them.
+WINDOW_CLOSED_ERRCODES = frozenset({45015, 45047})
+# The resident does not follow the account (43004): nothing reaches them.
+NOT_SUBSCRIBED_ERRCODE = 43004
 
 
 class WeChatCustomerServiceClient(OutboundClient):

@@ -86,7 +86,8 @@ def test_outside_48_hours_is_permanent_and_recorded_on_the_ticket(app, fake_api)
     with app.app_context():
         assert deliver_outbox(outbox_id) == OutboxStatus.FAILED
         events = db.session.execute(db.select(TicketEvent)).scalars().all()
-    assert [e.kind for e in events] == ["notify_failed"] and "45015" in events[0].note
+    assert [e.kind for e in events] == ["notify_failed"] and events[0].data["errcode"] == 45015
+    assert "48小时" in events[0].note and "WECHAT_TEMPLATE_ID" in events[0].note  # in words, for staff
 
 
 def test_timeouts_are_retryable(app):

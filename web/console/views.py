@@ -8,11 +8,14 @@ from datetime import date, datetime, timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 
-from delivery.outbox import enqueue_delivery
+from delivery.outbox import enqueue_delivery, enqueue_resend
 from handlers.parsing import taxonomy
-from models import audit, db, node_by_code, utcnow
+from models import MediaFile, MediaStatus, audit, db, node_by_code, utcnow
+from ops.storage import media_storage
 from reports.ledger import corrected_rows, corrections_csv, dashboard, ledger_rows, ledger_xlsx
+from reports.non_demands import non_demand_report
 from web.console import bp, login_required
+from workflow.deliveries import resend
 from workflow.queue import (
     ACTION_LABELS,
     STAFF_STATUS_LABELS,
@@ -128,6 +131,43 @@ def act(ticket_id: int):
     return redirect(url_for("console.ticket", ticket_id=ticket_id) + "#timeline", 303)
 
 
+@bp.post("/tickets/<int:ticket_id>/notifications/<int:outbox_id>/resend")
+@login_required
+def resend_notification(ticket_id: int, outbox_id: int):
+    """重新发送: a message that did not reach the resident goes out again, by WeChat's rules."""
+    ticket = visible_ticket(g.user, ticket_id, for_update=True)
+    if ticket is None:
+        abort(404)
+    try:
+        resend(g.user, ticket, outbox_id, utcnow())
+    except ActionRefused as refused:
+        db.session.rollback()
+        if refused.status in (403, 404):
+            abort(refused.status, description=refused.reason)
+        return _render_ticket(_page_or_404(ticket_id), refused.status, refused.reason)
+    db.session.commit()
+    enqueue_resend(outbox_id)
+    flash("已重新发送，结果见时间线", "ok")
+    return redirect(url_for("console.ticket", ticket_id=ticket_id) + "#notifications", 303)
+
+
+@bp.get("/media/<int:media_id>")
+@login_required
+def media_file(media_id: int):
+    """A stored image, voice or video, for staff who may see its ticket."""
+    media = db.session.get(MediaFile, media_id)
+    if media is None or media.status != MediaStatus.STORED or not media.ticket_id:
+        abort(404)
+    if visible_ticket(g.user, media.ticket_id) is None:
+        abort(404)
+    data = media_storage(media.storage).get(media.storage_key)
+    response = send_file(
+        io.BytesIO(data), mimetype=media.content_type, download_name=media.storage_key.rsplit("/", 1)[-1]
+    )
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
 @bp.post("/tickets/<int:ticket_id>/correct")
 @login_required
 def correct(ticket_id: int):
@@ -216,6 +256,15 @@ def export_corrections():
         as_attachment=True,
         download_name=f"corrections_{g.user.region_code}.csv",
     )
+
+
+@bp.get("/non-demands")
+@login_required
+def non_demands():
+    """What the demand gate answered without a ticket, counted by kind (demand/gate.py)."""
+    start, end, first, last, error = _period(request.args)
+    report = non_demand_report(g.user, start, end)
+    return render_template("console/non_demands.html", r=report, first=first, last=last, error=error)
 
 
 @bp.get("/export")

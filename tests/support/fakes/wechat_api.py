@@ -41,6 +41,10 @@ class FakeWeChatApi:
     # Official-account mass sends, tags and menu (per-recipient counts); seeded per-path random faults.
     mass: MassSendFake = field(default_factory=MassSendFake)
     random_faults: RandomFaults = field(default_factory=RandomFaults)
+    # Temporary media by MediaId: (bytes, content type) answered by media/get, or a video's download URL
+    # path (media/get then answers {"video_url": ...} and the fake serves the bytes at that path).
+    media: dict = field(default_factory=dict)
+    media_files: dict = field(default_factory=dict)
 
     def start(self) -> FakeWeChatApi:
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
@@ -62,6 +66,17 @@ class FakeWeChatApi:
             self.mass.reset()
             self.random_faults.clear()
             self.clock = time.time
+            self.media.clear()
+            self.media_files.clear()
+
+    def add_media(self, media_id: str, content: bytes, content_type: str, video: bool = False) -> None:
+        """What media/get answers for `media_id` (WeChat keeps a resident's media three days)."""
+        with self.lock:
+            if video:
+                self.media[media_id] = f"/media-files/{media_id}.mp4"
+                self.media_files[self.media[media_id]] = (content, content_type)
+            else:
+                self.media[media_id] = (content, content_type)
 
     def fail_next(self, path: str, *answers: tuple[int, dict | None]) -> None:
         with self.lock:
@@ -97,9 +112,24 @@ class FakeWeChatApi:
             return Response(json.dumps(payload or {}), status=status, mimetype="application/json")(
                 environ, start_response
             )
+        binary = self._media_file(request)
+        if binary is not None:
+            content, content_type = binary
+            headers = {"Content-Disposition": 'attachment; filename="media"'}
+            return Response(content, content_type=content_type, headers=headers)(environ, start_response)
         return Response(json.dumps(self._answer(request), ensure_ascii=False), mimetype="application/json")(
             environ, start_response
         )
+
+    def _media_file(self, request: Request) -> tuple[bytes, str] | None:
+        """A file body for media/get (with a valid token) or a video download URL; None otherwise."""
+        with self.lock:
+            if request.path in self.media_files:
+                return self.media_files[request.path]
+            if request.path != "/cgi-bin/media/get" or request.args.get("access_token") not in self.valid_tokens:
+                return None
+            found = self.media.get(request.args.get("media_id"))
+        return found if isinstance(found, tuple) else None
 
     def _answer(self, request: Request) -> dict:
         path = request.path
@@ -122,6 +152,11 @@ class FakeWeChatApi:
         answered = self.mass.answer(path, request)
         if answered is not None:
             return answered
+        if path == "/cgi-bin/media/get":
+            video = self.media.get(request.args.get("media_id"))
+            if isinstance(video, str):
+                return {"video_url": f"http://{request.host}{video}"}
+            return {"errcode": 40007, "errmsg": "invalid media_id"}
         return {"errcode": 0, "errmsg": "ok"}
 
 

@@ -94,7 +94,7 @@ def test_every_console_form_is_refused_without_its_csrf_token(region, hexi_ticke
     token = csrf_from(client.get("/console/").get_data(as_text=True))
     rules = _console_post_rules(region)
     assert len(rules) >= 7, rules
-    filled = {"ticket_id": str(hexi_ticket), "broadcast_id": "1"}
+    filled = {"ticket_id": str(hexi_ticket), "broadcast_id": "1", "outbox_id": "1"}
     for rule in rules:
         url = rule
         for name, value in filled.items():
