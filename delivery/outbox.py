@@ -15,6 +15,7 @@ from sqlalchemy import text, update
 from bot.clients import PermanentSendError, RetryableSendError, get_client
 from config.queues import QueueNames
 from delivery.robots import ROBOT_CHANNEL, flush_robot, request_flush
+from delivery.subscriptions import skip_unfollowed
 from models import Outbox, OutboxStatus, add_event, db, utcnow
 from models.ticket import Ticket
 from ops.metrics import count_send_error
@@ -70,6 +71,9 @@ def _deliver_claimed(outbox_id: int) -> str:
         db.session.commit()
         flush_robot(recipient)
         return db.session.get(Outbox, outbox_id).status
+    if not skip_unfollowed([message]):  # the resident unfollowed: recorded, not sent
+        db.session.commit()
+        return message.status
     message.attempts += 1
     try:
         get_client(message.channel).send(message.recipient, message.payload, dedup_key=message.dedup_key)
@@ -136,7 +140,9 @@ def _deliver_many_claimed(outbox_ids: list[int], concurrency: int) -> int:
         .scalars()
         .all()
     )
+    rows = skip_unfollowed(list(rows))  # residents who unfollowed: recorded as skipped, not sent
     if not rows:
+        db.session.commit()
         return 0
     # Group robots drain their own queue in a flush job (in order, 20 a minute, a backlog coalesced).
     robot_keys = sorted({row.recipient for row in rows if row.channel == ROBOT_CHANNEL})

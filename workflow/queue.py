@@ -83,6 +83,7 @@ EVENT_LABELS = {
     "rated": "评价",
     "rating_expired": "评价超时",
     "notify_failed": "通知失败",
+    "notify_skipped": "未通知（居民已取消关注）",
 }
 # Which forms the ticket page offers in each status (a hint only: apply_action decides).
 ACTION_STATUSES: dict[str, tuple[str, ...]] = {
