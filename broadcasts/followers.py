@@ -2,9 +2,9 @@
 `user/get`, so people who followed before the service existed (and never wrote) can be reached by notices.
 
 Each page is recorded in its own transaction: new openids become residents (subscribed, place unknown),
-known ones are stamped `follower_seen_at`. Only a complete pass may conclude anything about who is NOT on
-the list: residents marked subscribed whom it left out, and who did nothing since it began, unfollowed
-without our seeing the event, and are marked unsubscribed.
+known ones are stamped `follower_seen_at`, and one we had marked unsubscribed before the pass began follows
+again. Who is NOT on the list is left as it is: an unfollow reaches us as an event, and concluding it from
+a list that may be partial (paging while people follow and leave) would silence residents who still follow.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -27,7 +27,7 @@ CHUNK = 500  # openids per IN list / insert statement
 
 
 def sync_followers(now: datetime | None = None, api=None) -> dict:
-    """Page through every follower; returns counts (followers, new, resubscribed, unsubscribed, pages).
+    """Page through every follower; returns counts (followers, new, resubscribed, pages, total).
 
     Retryable API errors raise (the job is retried; pages already recorded stay recorded)."""
     config = current_app.config
@@ -36,7 +36,7 @@ def sync_followers(now: datetime | None = None, api=None) -> dict:
             return {"skipped": "official account not configured"}
         api = wechat_api()
     started = now or utcnow()
-    counts = {"followers": 0, "new": 0, "resubscribed": 0, "unsubscribed": 0, "pages": 0, "total": None}
+    counts = {"followers": 0, "new": 0, "resubscribed": 0, "pages": 0, "total": None}
     next_openid = ""
     while True:
         page = api.get_followers(next_openid)
@@ -54,10 +54,6 @@ def sync_followers(now: datetime | None = None, api=None) -> dict:
         if not following or following == next_openid:
             break
         next_openid = following
-    if counts["total"] is None or counts["followers"] >= int(counts["total"]):
-        counts["unsubscribed"] = mark_missing_unsubscribed(started)
-    else:  # the list changed while we paged (or WeChat cut it short): conclude nothing, the next run will
-        log.warning("follower list shorter than its total (%s of %s)", counts["followers"], counts["total"])
     audit("system", "followers.synced", "mp:followers", **counts)
     db.session.commit()
     log.info("followers synced: %s", counts)
@@ -104,20 +100,3 @@ def _insert_ignoring_duplicates(rows: list[dict]):
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return insert(Resident).values(rows).on_conflict_do_nothing(index_elements=["openid"])
-
-
-def mark_missing_unsubscribed(started: datetime) -> int:
-    """After a complete pass: subscribed residents the list did not name, and who neither followed nor
-    wrote since it began, no longer follow."""
-    return db.session.execute(
-        update(Resident)
-        .where(
-            Resident.subscribed.is_(True),
-            or_(Resident.follower_seen_at.is_(None), Resident.follower_seen_at < started),
-            or_(Resident.subscribed_at.is_(None), Resident.subscribed_at < started),
-            or_(Resident.last_message_at.is_(None), Resident.last_message_at < started),
-            and_(Resident.created_at < started),
-        )
-        .values(subscribed=False, unsubscribed_at=started, mp_tag_dirty=True)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult

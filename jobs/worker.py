@@ -7,13 +7,13 @@ import logging
 import os
 import signal
 from collections.abc import Iterable
+from datetime import datetime
 
 from flask import Flask
 from redis import Redis
-from rq.exceptions import SchedulerNotFound
-from rq.scheduler import RQScheduler
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
-from rq.utils import now
+from rq.utils import now, utcparse
 from rq.worker import SimpleWorker
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,7 @@ def release_stale_scheduler_locks(
         if raw is None:
             continue
         owner = raw.decode() if isinstance(raw, bytes) else str(raw)
-        try:
-            beat = RQScheduler.fetch(owner, connection).last_heartbeat
-        except SchedulerNotFound:
-            beat = None
+        beat = _last_heartbeat(connection, owner)
         if beat is not None and (now() - beat).total_seconds() < stale_after:
             continue
         if release_lock(connection, key, owner):
@@ -87,3 +84,15 @@ def release_stale_scheduler_locks(
     if released:
         log.info("released stale scheduler locks for %s", ", ".join(released))
     return released
+
+
+def _last_heartbeat(connection: Redis, scheduler_name: str) -> datetime | None:
+    """When the scheduler last beat; None when it left no record. A stamp we cannot read counts as now: a
+    lock is never taken from a scheduler we cannot judge."""
+    raw = connection.hget(SCHEDULER_KEY_TEMPLATE % scheduler_name, "last_heartbeat")
+    if raw is None:
+        return None
+    try:
+        return utcparse(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except ValueError:
+        return now()

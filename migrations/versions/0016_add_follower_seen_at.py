@@ -1,7 +1,7 @@
 """add residents.follower_seen_at
 
 When the official account's follower list (user/get) last named the resident: `flask sync-followers`
-records followers who never wrote, and marks as unsubscribed those a complete list leaves out.
+records followers who never wrote as residents.
 
 Revision ID: 0016
 Revises: 0003
