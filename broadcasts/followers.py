@@ -92,11 +92,12 @@ def record_followers(openids: Iterable[str], seen_at: datetime) -> tuple[int, in
         ]
         if rows:
             # A resident the intake creates meanwhile wins: nothing is overwritten, nothing fails.
-            new += db.session.execute(_insert_ignoring_duplicates(rows)).rowcount  # type: ignore[attr-defined]
+            new += len(db.session.execute(_insert_ignoring_duplicates(rows)).all())
     return new, resubscribed
 
 
 def _insert_ignoring_duplicates(rows: list[dict]):
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(Resident).values(rows).on_conflict_do_nothing(index_elements=["openid"])
+    # RETURNING counts what was inserted (a multi-row INSERT's rowcount is not reliable on every driver).
+    return insert(Resident).values(rows).on_conflict_do_nothing(index_elements=["openid"]).returning(Resident.id)
