@@ -83,14 +83,31 @@ def subtree_codes_query(paths: Iterable[str]):
     return select(RegionNode.code).filter(or_(*[RegionNode.path.startswith(path) for path in paths]))
 
 
+def covers_whole_account(nodes: Iterable[RegionNode], tags: Iterable[str] = ()) -> bool:
+    """An audience of the whole county's residents, untagged, is the whole official account: every follower,
+    placed or not (the region tree has one root, the county the account serves)."""
+    return not tuple(tags) and any(node.parent_id is None for node in nodes)
+
+
+# The planner's pseudo node for a whole-account audience: every resident, in id order, wherever they live.
+EVERYWHERE = "*"
+
+
+def without_known_place():
+    """Residents whose place we do not know (no grid, or one the region tree no longer has)."""
+    return or_(Resident.grid_code.is_(None), Resident.grid_code.not_in(select(RegionNode.code)))
+
+
 @dataclass(frozen=True)
 class ResidentAudience:
-    """Residents whose grid lies under `paths` (and, with `tags`, who carry one of them)."""
+    """Residents whose grid lies under `paths` (and, with `tags`, who carry one of them); with `whole_account`,
+    every resident, those with no known place included."""
 
     paths: tuple[str, ...]
     tags: tuple[str, ...] = ()
     month: str = ""
     limit: int = 4
+    whole_account: bool = False
 
     def _tagged(self):
         if not self.tags:
@@ -98,16 +115,20 @@ class ResidentAudience:
         return Resident.id.in_(select(ResidentTag.resident_id).filter(ResidentTag.tag.in_(self.tags)))
 
     def in_area(self):
+        if self.whole_account:
+            return self._tagged()
         return and_(Resident.grid_code.in_(subtree_codes_query(self.paths)), self._tagged())
 
     def node_codes(self) -> list[str]:
         """Every node under the audience's paths, in a stable order (the planner's outer keyset)."""
+        if self.whole_account:
+            return [EVERYWHERE]
         return list(db.session.execute(subtree_codes_query(self.paths).order_by(RegionNode.code)).scalars())
 
     def sendable_at(self, code: str):
         """Sendable residents placed at exactly this node: one (grid_code, id) index range."""
         return and_(
-            Resident.grid_code == code,
+            true() if code == EVERYWHERE else Resident.grid_code == code,
             self._tagged(),
             Resident.subscribed.is_(True),
             Resident.notices.is_(True),
@@ -137,12 +158,17 @@ class ResidentAudience:
             ).filter(self.in_area())
         ).one()
         in_area, unsubscribed, opted_out, over = (int(value or 0) for value in row)
+        # Followers we cannot place: reached by a whole-account notice, by no regional one.
+        unplaced = db.session.execute(
+            select(func.count()).filter(subscribed, notices, self._tagged(), without_known_place())
+        ).scalar()
         return {
             "in_area": in_area,
             "unsubscribed": unsubscribed,
             "opted_out": opted_out,
             "reachable": in_area - unsubscribed - opted_out,
             "over_limit": over,
+            "no_known_place": int(unplaced or 0),
         }
 
 

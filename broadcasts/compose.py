@@ -17,6 +17,7 @@ from broadcasts.audience import (
     AudienceError,
     MemberAudience,
     ResidentAudience,
+    covers_whole_account,
     expand_roles,
     group_nodes,
     month_of,
@@ -125,13 +126,22 @@ def parse_request(data) -> BroadcastRequest:
 
 
 def audience_counts(
-    paths: tuple[str, ...], roles, tags: tuple[str, ...], channels, month: str, limit: int, skip_over_limit: bool
+    paths: tuple[str, ...],
+    roles,
+    tags: tuple[str, ...],
+    channels,
+    month: str,
+    limit: int,
+    skip_over_limit: bool,
+    whole_account: bool = False,
 ) -> dict:
-    """Per channel: how many will receive it (`total`) and how many are skipped, by reason."""
+    """Per channel: how many will receive it (`total`) and how many are skipped, by reason. For the official
+    account also how many followers have no known place (`no_known_place`): a whole-account notice reaches
+    them, a regional one cannot."""
     counts: dict[str, dict] = {}
     member_roles = tuple(sorted(set(roles) & set(MEMBER_ROLES)))
     if "mp" in channels and RESIDENT in roles:
-        residents = ResidentAudience(paths, tags, month, limit).counts()
+        residents = ResidentAudience(paths, tags, month, limit, whole_account).counts()
         over = residents["over_limit"]
         counts["mp"] = {
             "total": residents["reachable"] - (over if skip_over_limit else 0),
@@ -141,6 +151,8 @@ def audience_counts(
                 "over_limit": over if skip_over_limit else 0,
             },
             "over_limit": over,
+            "no_known_place": residents["no_known_place"],
+            "whole_account": whole_account,
         }
     if "wecom_app" in channels and member_roles:
         members = MemberAudience(paths, member_roles).counts()
@@ -171,7 +183,14 @@ def create_broadcast(
     month = month_of(now)
     paths = tuple(node.path for node in nodes)
     counts = audience_counts(
-        paths, request.roles, request.tags, request.channels, month, limit, request.skip_over_limit
+        paths,
+        request.roles,
+        request.tags,
+        request.channels,
+        month,
+        limit,
+        request.skip_over_limit,
+        whole_account=covers_whole_account(nodes, request.tags),
     )
     over = counts.get("mp", {}).get("over_limit", 0)
     if request.dry_run:

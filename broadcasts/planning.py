@@ -18,7 +18,14 @@ from itertools import groupby
 
 from sqlalchemy import and_, case, func, or_, select, update
 
-from broadcasts.audience import MemberAudience, ResidentAudience, group_nodes, nodes_by_codes, subtree_codes_query
+from broadcasts.audience import (
+    MemberAudience,
+    ResidentAudience,
+    covers_whole_account,
+    group_nodes,
+    nodes_by_codes,
+    subtree_codes_query,
+)
 from broadcasts.compose import robot_markdown
 from models import (
     BatchKind,
@@ -50,6 +57,7 @@ class PlanSettings:
     wecom_batch: int = 1_000
     limit: int = 4
     use_tags: bool = True
+    use_to_all: bool = True  # a whole-account notice as one `is_to_all` mass send, when that is exact
 
     def clamped(self) -> PlanSettings:
         return PlanSettings(
@@ -57,6 +65,7 @@ class PlanSettings:
             wecom_batch=min(max(self.wecom_batch, WECOM_BATCH_RANGE[0]), WECOM_BATCH_RANGE[1]),
             limit=self.limit,
             use_tags=self.use_tags,
+            use_to_all=self.use_to_all,
         )
 
 
@@ -222,7 +231,10 @@ def _plan_tag_sends(broadcast: Broadcast, state: dict, settings: PlanSettings, n
     produced = []
     openid_paths = []
     tags_asked = tuple(broadcast.audience.get("tags", []))
-    for node in nodes_by_codes(broadcast.audience.get("regions", [])):
+    regions = nodes_by_codes(broadcast.audience.get("regions", []))
+    if covers_whole_account(regions, tags_asked):
+        return _plan_whole_account(broadcast, state, settings, now)
+    for node in regions:
         audience = ResidentAudience((node.path,), tags_asked, broadcast.month, settings.limit)
         tag_id = None if tags_asked or not settings.use_tags else _clean_tag(node.code, node.path, audience)
         if tag_id is None:
@@ -245,6 +257,33 @@ def _plan_tag_sends(broadcast: Broadcast, state: dict, settings: PlanSettings, n
     _next_phase(state)
     state["openid_paths"] = openid_paths
     return produced
+
+
+def _plan_whole_account(broadcast: Broadcast, state: dict, settings: PlanSettings, now: datetime) -> list[PlannedBatch]:
+    """The county's whole audience is every follower, placed or not. One `is_to_all` mass send reaches
+    exactly them (followers we have never heard of too) unless someone must be left out: a follower who
+    opted out of notices, or one at the month's limit. Then openid lists over every known resident."""
+    audience = ResidentAudience((), (), broadcast.month, settings.limit, whole_account=True)
+    produced = []
+    if settings.use_to_all and not _anyone_to_leave_out(audience):
+        size = _reserve(audience.sendable(), broadcast.month)
+        batch = _new_batch(
+            broadcast, state, "mp", now, kind=BatchKind.ALL, target="all", recipients=[], size=size, reserved=True
+        )
+        produced.append(PlannedBatch(batch.id))
+        state["openid_paths"] = []  # nobody is left for openid lists
+    else:
+        state["whole_account"] = True
+    _next_phase(state)
+    return produced
+
+
+def _anyone_to_leave_out(audience: ResidentAudience) -> bool:
+    opted_out = db.session.execute(
+        select(func.count()).filter(Resident.subscribed.is_(True), Resident.notices.is_(False))
+    ).scalar()
+    over = db.session.execute(select(func.count()).filter(and_(audience.reachable(), audience.over_limit()))).scalar()
+    return bool(opted_out or over)
 
 
 def _clean_tag(code: str, path: str, audience: ResidentAudience) -> int | None:
@@ -274,9 +313,10 @@ def _plan_openid_page(broadcast: Broadcast, state: dict, settings: PlanSettings,
         tuple(broadcast.audience.get("tags", [])),
         broadcast.month,
         settings.limit,
+        whole_account=bool(state.get("whole_account")),
     )
     if "openid_codes" not in state:
-        state["openid_codes"] = audience.node_codes() if audience.paths else []
+        state["openid_codes"] = audience.node_codes() if audience.paths or audience.whole_account else []
         state["node"] = 0
     codes = state["openid_codes"]
     size = settings.mp_batch
@@ -378,6 +418,8 @@ def release_reservation(batch: BroadcastBatch, month: str, limit: int) -> int:
             batch.reserved = False
             return 0
         clause = ResidentAudience((nodes[0].path,), (), month, limit).reachable()
+    elif batch.kind == BatchKind.ALL:
+        clause = ResidentAudience((), (), month, limit, whole_account=True).reachable()
     else:
         batch.reserved = False
         return 0

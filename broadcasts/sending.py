@@ -61,6 +61,7 @@ def plan_settings() -> PlanSettings:
         wecom_batch=int(config["BROADCAST_WECOM_BATCH"]),
         limit=int(config["BROADCAST_MONTHLY_LIMIT"]),
         use_tags=bool(config["BROADCAST_USE_TAGS"]),
+        use_to_all=bool(config.get("BROADCAST_USE_TO_ALL", True)),
     )
 
 
@@ -222,7 +223,7 @@ def _wait_for_mass_slot() -> None:
 def _send(broadcast: Broadcast, batch: BroadcastBatch) -> tuple[str | None, int]:
     """One platform call for the batch; returns (msg_id, recipients the platform refused)."""
     text = notice_text(broadcast)
-    if batch.kind in (BatchKind.OPENIDS, BatchKind.TAG):
+    if batch.kind in (BatchKind.OPENIDS, BatchKind.TAG, BatchKind.ALL):
         _wait_for_mass_slot()
     if batch.kind == BatchKind.OPENIDS:
         answer = wechat_api().mass_send_text_to_openids(list(batch.recipients), text, batch.clientmsgid)
@@ -230,6 +231,9 @@ def _send(broadcast: Broadcast, batch: BroadcastBatch) -> tuple[str | None, int]
     if batch.kind == BatchKind.TAG:
         tag_id = int(str(batch.target).split("/", 1)[1])
         answer = wechat_api().mass_send_text_to_tag(tag_id, text, batch.clientmsgid)
+        return _msg_id(answer), 0
+    if batch.kind == BatchKind.ALL:
+        answer = wechat_api().mass_send_text_to_all(text, batch.clientmsgid)
         return _msg_id(answer), 0
     if batch.kind == BatchKind.USERIDS:
         api = wecom_api()

@@ -30,13 +30,15 @@ class Submission:
     counts: dict
 
     def summary(self) -> dict:
-        """What a dry run answers: counts per channel, and whether the monthly limit would refuse it."""
+        """What a dry run answers: counts per channel, whether the monthly limit would refuse it, and how many
+        followers have no known place (a county-wide notice reaches them; a regional one does not)."""
         over = self.counts.get("mp", {}).get("over_limit", 0)
         return {
             "counts": self.counts,
             "total": sum(c["total"] for c in self.counts.values()),
             "over_limit": over,
             "would_be_refused": bool(over and not self.request.skip_over_limit),
+            "no_known_place": self.counts.get("mp", {}).get("no_known_place", 0),
         }
 
 

@@ -18,6 +18,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(sweep.sweep_command)
     app.cli.add_command(menu.sync_menu_command)
     app.cli.add_command(broadcasts.sync_tags_command)
+    app.cli.add_command(broadcasts.sync_followers_command)
     app.cli.add_command(broadcasts.recover_broadcasts_command)
     app.cli.add_command(parser_commands.parse_command)
     app.cli.add_command(parser_commands.train_classifier_command)

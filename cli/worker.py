@@ -14,7 +14,7 @@ from config.queues import all_queues
 from handlers.parsing import get_parser
 from jobs.cron import start_ticker
 from jobs.intake import recover_inbound
-from jobs.worker import AppWorker, children_die_with_this_process
+from jobs.worker import AppWorker, children_die_with_this_process, release_stale_scheduler_locks
 from ops.queue import get_queue
 from ops.redis_client import redis_from_url
 
@@ -42,6 +42,7 @@ def worker_command(burst: bool, name: str | None, nice: int) -> None:
         start_ticker(app)
     children_die_with_this_process()
     worker = build_worker(app, name)
+    release_stale_scheduler_locks(worker.connection, all_queues())  # a quick restart schedules on time
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 

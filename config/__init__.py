@@ -95,6 +95,9 @@ class Config:
     BROADCAST_MASS_PER_MINUTE = 60
     BROADCAST_RETRY_INTERVALS = (10, 60, 300, 900, 3600)
     BROADCAST_USE_TAGS = True
+    # A notice to the whole county's residents goes out as one `is_to_all` mass send (every follower, placed
+    # or not) when nobody must be left out; False: openid lists over the residents we know.
+    BROADCAST_USE_TO_ALL = True
     MP_TAG_TIERS = ("county", "town", "community", "village", "grid")
     # The official-account menu `flask sync-menu` creates (YAML; the packaged default when empty).
     MENU_FILE = ""

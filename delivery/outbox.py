@@ -183,6 +183,7 @@ def _mark_skipped(message: Outbox) -> None:
             "notify_skipped",
             "system",
             note="居民已取消关注公众号，未发送",
+            reason="unsubscribed",
             outbox_id=message.id,
             message_kind=message.kind,
         )
@@ -264,8 +265,6 @@ def _deliver_many_claimed(outbox_ids: list[int], concurrency: int) -> int:
         .scalars()
         .all()
     )
-    if not rows:
-        return 0
     # Group robots drain their own queue in a flush job (in order, 20 a minute, a backlog coalesced).
     robot_keys = sorted({row.recipient for row in rows if row.channel == ROBOT_CHANNEL})
     rows = [row for row in rows if row.channel != ROBOT_CHANNEL]

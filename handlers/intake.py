@@ -91,6 +91,8 @@ def handle_inbound(
         handler(intake)
     if not inbound.msg_type.startswith("event:"):
         resident.last_message_at = now
+    if inbound.msg_type != "event:unsubscribe":
+        _follows(resident, inbound, now)
     inbound.status = InboundStatus.PROCESSED
     inbound.processed_at = now
     inbound.error = None
@@ -101,6 +103,17 @@ def handle_inbound(
     for media_file_id in media_ids:
         enqueue_fetch(media_file_id)  # WeChat deletes media after three days: fetch it now, in a job
     return ids
+
+
+def _follows(resident: Resident, inbound: InboundMessage, now: datetime) -> None:
+    """WeChat delivers messages and events only from followers: whoever writes follows the account (again),
+    unless this push was stored before the unsubscribe we already processed (drained late)."""
+    if resident.subscribed:
+        return
+    if resident.unsubscribed_at is not None and inbound.received_at and inbound.received_at <= resident.unsubscribed_at:
+        return
+    resident.subscribed = True
+    resident.subscribed_at = now
 
 
 def handle_text(intake: Intake) -> None:
@@ -177,6 +190,8 @@ def _join_duplicate(intake: Intake, ticket: Ticket, demand) -> Ticket:
         ticket, "duplicate_joined", f"resident:{resident.openid}", note=(demand.description or "")[:500]
     ).created_at = intake.now
     intake.inbound.ticket_id = ticket.id
+    if ticket.grid_code:  # the ticket's place is where this resident is: later notices to the grid reach them
+        resident.grid_code = ticket.grid_code
     text = replies.DUPLICATE_JOINED.format(number=ticket.number, owner=owner_name(ticket) or "责任单位")
     intake.reply(text, kind="ack", ticket=ticket)
     return ticket

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 from flask import Flask
 from redis.exceptions import RedisError
 
+from broadcasts.followers import sync_followers
 from broadcasts.sending import recover_broadcasts
 from broadcasts.tags import sync_mp_tags
 from config.queues import QueueNames
@@ -23,8 +23,8 @@ from ops.queue import enqueue
 
 log = logging.getLogger(__name__)
 
-# (every N seconds, function, queue)
-PERIODIC: list[tuple[int, Callable[..., object], str]] = [
+# (every N seconds, function, queue[, enqueue options])
+PERIODIC: list[tuple] = [
     (60, recover_inbound, QueueNames.INTAKE),
     (60, sweep_deadlines, QueueNames.WORKFLOW),
     (300, recover_outbox, QueueNames.DELIVERY),
@@ -33,6 +33,8 @@ PERIODIC: list[tuple[int, Callable[..., object], str]] = [
     (60, recover_broadcasts, QueueNames.BROADCAST),
     (300, sync_mp_tags, QueueNames.BROADCAST),
     (300, recover_media, QueueNames.DELIVERY),
+    # Daily (and at a worker's first tick of the day): followers who never wrote become known residents.
+    (86400, sync_followers, QueueNames.BROADCAST, {"job_timeout": 3600}),
 ]
 
 
@@ -40,9 +42,10 @@ def tick(now: float | None = None) -> int:
     """Enqueue each periodic job whose period has started; returns how many were enqueued."""
     now = time.time() if now is None else now
     enqueued = 0
-    for every, func, queue in PERIODIC:
+    for every, func, queue, *extra in PERIODIC:
         period = int(now // every)
-        if enqueue(func, queue=queue, job_id=f"cron-{func.__name__}-{period}", result_ttl=every * 2):
+        options = extra[0] if extra else {}
+        if enqueue(func, queue=queue, job_id=f"cron-{func.__name__}-{period}", result_ttl=every * 2, **options):
             enqueued += 1
     return enqueued
 

@@ -42,6 +42,7 @@ OPEN_BATCH_STATUSES = frozenset({BatchStatus.PENDING, BatchStatus.SENDING})
 class BatchKind(enum.StrEnum):
     OPENIDS = "openids"  # message/mass/send to 2–10,000 openids
     TAG = "tag"  # message/mass/sendall to one official-account tag
+    ALL = "all"  # message/mass/sendall with is_to_all: every follower of the account
     USERIDS = "userids"  # WeCom app message/send to ≤1,000 userids
     ROBOT = "robot"  # one tier group's robot, through an Outbox row
 

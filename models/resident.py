@@ -40,6 +40,9 @@ class Resident(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask
     # reach each user at most 4 times a natural month.
     mass_month: Mapped[str | None] = mapped_column(String(7))
     mass_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the account's follower list (`user/get`, `flask sync-followers`) last named them (followers who
+    # never wrote are known too).
+    follower_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def get_or_create_resident(openid: str) -> Resident:

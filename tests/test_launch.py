@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import gc
+import signal
+
+import pytest
 
 from config import gunicorn as gunicorn_hooks
+from scripts import launch
 from scripts.launch import gunicorn_settings, worker_count
 
 
@@ -37,3 +41,60 @@ def test_web_processes_freeze_what_they_loaded():
 
 def test_request_lines_fit_long_open311_id_lists():
     assert gunicorn_hooks.limit_request_line == 8190  # gunicorn's largest bounded value; the default is 4094
+
+
+def test_a_second_quit_signal_does_not_reenter_a_web_workers_shutdown(monkeypatch):
+    """The terminal's SIGINT and the master's SIGQUIT a moment apart: the second handler run must return at
+    once instead of entering the shutdown the first one is still in (it deadlocked in gthread's pool)."""
+    installed = {}
+    monkeypatch.setattr("signal.signal", lambda signum, handler: installed.setdefault(signum, handler))
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    entered = []
+
+    class Worker:
+        alive = True
+
+        class cfg:  # noqa: N801 - gunicorn's attribute name
+            @staticmethod
+            def worker_int(worker) -> None:
+                entered.append("quit")
+                worker.handle_quit(signal.SIGQUIT, None)  # the second signal, while the first is handled
+
+    worker = Worker()
+    gunicorn_hooks.quit_once(worker)
+    assert installed[signal.SIGINT] is installed[signal.SIGQUIT] is worker.handle_quit
+    with pytest.raises(SystemExit):
+        installed[signal.SIGINT](signal.SIGINT, None)
+    assert entered == ["quit"] and worker.alive is False
+
+
+def test_children_get_their_own_process_group_and_stop_in_order(monkeypatch):
+    """Web, then workers, then Redis: each stage is signalled only once the one before has gone."""
+    events = []
+
+    class Child:
+        def __init__(self, name: str):
+            self.args = [name]
+            self.pid = 10**7 + len(events)
+            self.running = True
+
+        def poll(self):
+            return None if self.running else 0
+
+        def send_signal(self, signum):
+            events.append((self.args[0].rsplit("/", 1)[-1], signum))
+            self.running = False
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(launch, "_group_alive", lambda child: False)
+    children = [
+        Child("/x/redis-server"),
+        Child("/venv/bin/gunicorn"),
+        Child("/venv/bin/flask"),
+        Child("/venv/bin/flask"),
+    ]
+    launch.stop_in_order(children, launch.StopRequest())
+    assert [name for name, _ in events] == ["gunicorn", "flask", "flask", "redis-server"]
+    assert {signum for _, signum in events} == {signal.SIGTERM}

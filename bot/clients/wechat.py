@@ -1,4 +1,5 @@
-"""The official account's API: customer-service and template messages, user tags, mass sends, the menu."""
+"""The official account's API: customer-service and template messages, user tags, mass sends, the menu,
+the follower list."""
 
 from __future__ import annotations
 
@@ -69,6 +70,16 @@ class WeChatApi(TokenApiClient):
             )
         body = {"touser": list(openids), "msgtype": "text", "text": {"content": content}, "clientmsgid": clientmsgid}
         return self._mass_send("/cgi-bin/message/mass/send", body)
+
+    def mass_send_text_to_all(self, content: str, clientmsgid: str) -> dict:
+        """`message/mass/sendall` with `is_to_all`: every follower of the account, known to us or not."""
+        body = {
+            "filter": {"is_to_all": True},
+            "msgtype": "text",
+            "text": {"content": content},
+            "clientmsgid": clientmsgid,
+        }
+        return self._mass_send("/cgi-bin/message/mass/sendall", body)
 
     def _mass_send(self, path: str, body: dict) -> dict:
         try:
@@ -152,6 +163,25 @@ class WeChatApi(TokenApiClient):
                 return MediaDownload(b"".join(chunks), content_type)
         except requests.RequestException as exc:
             raise RetryableSendError(f"GET media: {type(exc).__name__}") from None
+
+    # Followers (/cgi-bin/user/get): every openid that follows the account, 10,000 a page.
+
+    def get_followers(self, next_openid: str = "") -> dict:
+        """One page of followers after `next_openid` (empty: from the start): {total, count, data: {openid:
+        [...]}, next_openid}. A page with count 0 (or no next_openid) ends the list."""
+        params = {"next_openid": next_openid} if next_openid else {}
+        return self.get("/cgi-bin/user/get", params)
+
+    def get(self, path: str, params: dict) -> dict:
+        """GET with the token; one refresh-and-retry on a token error, as `post` does."""
+        token = self.access_token()
+        data = self._get_json(path, {**params, "access_token": token})
+        if data.get("errcode") in TOKEN_ERRORS:
+            token = self.access_token(stale=token)
+            data = self._get_json(path, {**params, "access_token": token})
+        if data.get("errcode", 0) != 0:
+            raise self._error_for(data, path)
+        return data
 
 
 MASS_ALREADY_SENT = 45065

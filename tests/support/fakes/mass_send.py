@@ -7,6 +7,8 @@ Behaves like WeChat where the broadcast code relies on it:
 - each user takes at most `monthly_limit` mass messages; beyond that WeChat filters them out (counted);
 - tags: create (45157 for a taken name), get, members/batchtagging / batchuntagging (≤50 openids);
 - menu/create stores the menu;
+- `user/get` pages through `followers` (`followers_page` a page, WeChat's 10,000 by default) after
+  `next_openid`, and `message/mass/sendall` with `filter.is_to_all` delivers to every follower;
 - WeCom app `message/send` with `enable_duplicate_check` (the broadcast's): delivers to each userid once per
   identical content (WeCom's duplicate check) and counts it. Other app messages are left to the fake.
 """
@@ -37,6 +39,8 @@ class MassSendFake:
     app_duplicates: int = 0  # recipients WeCom's duplicate check dropped
     _app_seen: set = field(default_factory=set)  # (userid, content)
     monthly_limit: int = 4
+    followers: list = field(default_factory=list)  # the account's followers, in WeChat's order
+    followers_page: int = 10_000
     # Called (outside the lock) with the number of mass sends delivered so far, after each delivery and
     # before the answer goes back: a test can kill the worker that is waiting for that answer.
     on_delivered: Callable[[int], None] | None = None
@@ -58,9 +62,13 @@ class MassSendFake:
             self.mass_calls = self.duplicates_refused = self._deliveries = 0
             self.on_delivered = None
             self.monthly_limit = 4
+            self.followers = []
+            self.followers_page = 10_000
 
     def answer(self, path: str, request) -> dict | None:
         """The answer for one of our paths, or None to let the fake answer as usual."""
+        if path == "/cgi-bin/user/get":
+            return self._followers_after(str(request.args.get("next_openid") or ""))
         if not path.startswith(("/cgi-bin/message/mass/", "/cgi-bin/tags/", "/cgi-bin/menu/", "/cgi-bin/message/send")):
             return None
         try:
@@ -96,6 +104,8 @@ class MassSendFake:
                 if not 2 <= len(touser) <= 10_000:
                     return {"errcode": 40130, "errmsg": "invalid openid list size, at least two openid"}
                 recipients = list(dict.fromkeys(touser))
+            elif (body.get("filter") or {}).get("is_to_all"):
+                recipients = list(dict.fromkeys(self.followers))
             else:
                 tag_id = int((body.get("filter") or {}).get("tag_id") or 0)
                 if tag_id not in self.tags:
@@ -115,6 +125,20 @@ class MassSendFake:
         if self.on_delivered is not None:
             self.on_delivered(deliveries)
         return {"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id, "msg_data_id": msg_id}
+
+    def _followers_after(self, next_openid: str) -> dict:
+        """WeChat's paging: the page after `next_openid`, whose last openid is the next `next_openid`; past the
+        end, count 0 and an empty next_openid."""
+        with self.lock:
+            followers = list(self.followers)
+        if next_openid and next_openid not in followers:
+            return {"errcode": 40003, "errmsg": "invalid openid"}
+        start = followers.index(next_openid) + 1 if next_openid else 0
+        page = followers[start : start + self.followers_page]
+        answer: dict = {"total": len(followers), "count": len(page), "next_openid": page[-1] if page else ""}
+        if page:
+            answer["data"] = {"openid": page}
+        return answer
 
     def _app_message(self, body: dict) -> dict:
         users = [u for u in str(body.get("touser") or "").split("|") if u]

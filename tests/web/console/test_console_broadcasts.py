@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from models import Broadcast, db
+from models import Broadcast, Resident, db
 from tests.support.broadcasts import CHENGGUAN_GRIDS, add_residents
 from tests.web.console.helpers import signed_in
 
@@ -68,3 +68,17 @@ def test_another_towns_broadcast_is_not_visible(region, fake_api):
     assert hexi.post(f"/console/broadcasts/{broadcast_id}/cancel", data={"csrf_token": token}).status_code == 303
     with region.app_context():
         assert db.session.get(Broadcast, broadcast_id).status == "cancelled"
+
+
+def test_the_count_says_how_many_followers_have_no_known_place(region):
+    add_residents(region, 4, CHENGGUAN_GRIDS)
+    with region.app_context():
+        db.session.add_all([Resident(openid="oNowhere1"), Resident(openid="oNowhere2")])
+        db.session.commit()
+    town, token = signed_in(region, "liuhm", "staff", "990101")
+    counted = town.post("/console/broadcasts/count", data={**FORM, "csrf_token": token}).get_json()
+    assert counted["counts"]["mp"]["total"] == 4 and counted["no_known_place"] == 2
+    html = town.post("/console/broadcasts", data={**FORM, "csrf_token": token, "intent": "count"}).get_data(
+        as_text=True
+    )
+    assert "2 位关注者位置未知（不在本次范围内）" in html

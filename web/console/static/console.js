@@ -67,6 +67,11 @@
         var total = el("p", "合计 " + answer.total, "total");
         total.id = "audience-total";
         box.appendChild(total);
+        if (answer.no_known_place) {
+          var whole = (answer.counts.mp || {}).whole_account;
+          box.appendChild(el("p", answer.no_known_place + " 位关注者位置未知" +
+            (whole ? "（全县通知会送达）" : "（不在本次范围内）"), "muted"));
+        }
         if (answer.would_be_refused) {
           box.appendChild(el("p", answer.over_limit + " 位居民本月群发次数已满：勾选“跳过”后才能发送。", "flash flash-error"));
         }
