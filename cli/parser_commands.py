@@ -13,6 +13,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 import demand
+from ops.map_version import bump_map_version
 
 # Below this cross-validated macro-F1 the command says plainly that the model is weak.
 WEAK_MODEL_F1 = 0.6
@@ -128,6 +129,7 @@ def train_classifier_command(file: Path, folds: int) -> None:
                 "whenever the model is unsure"
             )
     path = save_model(model, demand.model_dir_for(current_app.instance_path))
+    bump_map_version(current_app.extensions["redis"])  # every process loads the new model on its next batch
     click.echo(
         f"trained on {report.n_samples} messages in {time.perf_counter() - started:.1f} s; saved {path} (now in use)"
     )
