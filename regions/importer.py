@@ -194,9 +194,7 @@ def import_region(text: str, actor: str = "cli", *, dry_run: bool = False, now: 
         before = {code: _snapshot(node) for code, node in existing.items()}
         old_root = existing.get(diff.root)
         scope = {c for c, n in existing.items() if old_root is not None and n.path.startswith(old_root.path)}
-        members_before = {
-            m.id: (m.node.code, m.active, m) for m in db.session.execute(db.select(Member)).scalars()
-        }
+        members_before = {m.id: (m.node.code, m.active, m) for m in db.session.execute(db.select(Member)).scalars()}
         by_userid = {m.wecom_userid: m for _, _, m in members_before.values() if m.wecom_userid}
         seen: list[str] = []
         root_parent = old_root.parent if old_root is not None else None
@@ -343,6 +341,7 @@ def _recompute_paths() -> None:
 
     for node in nodes.values():
         node.path = path_of(node)
+
 
 def _strip_lines(value):
     if isinstance(value, dict):

@@ -136,7 +136,8 @@ def _header(rows: list[tuple[int, list]]) -> tuple[int, dict[str, int]]:
                     break
         missing = [COLUMNS[key][0] for key in ("name", "role", "grid") if key not in found]
         if missing:
-            raise RosterError([f"第 {number} 行（表头）缺少列：{'、'.join(missing)}（可用的列名：姓名、角色、网格、企业微信账号、手机）"])
+            known = "姓名、角色、网格、企业微信账号、手机"
+            raise RosterError([f"第 {number} 行（表头）缺少列：{'、'.join(missing)}（可用的列名：{known}）"])
         return index, found
     raise RosterError(["表格是空的：第一行应为表头（姓名、角色、网格、企业微信账号、手机）"])
 
@@ -161,13 +162,9 @@ def parse_roster(path: Path) -> list[RosterRow]:
     parsed: list[RosterRow] = []
     userid_rows: dict[str, int] = {}
     for number, values in rows[start + 1 :]:
-
-        def value(key: str) -> str:
-            position = columns.get(key)
-            return _cell(values[position]) if position is not None and position < len(values) else ""
-
-        name, role_text, grid = value("name"), value("role"), value("grid")
-        userid, mobile = value("wecom_userid") or None, value("mobile").replace(" ", "") or None
+        cells = {key: _cell(values[at]) if at < len(values) else "" for key, at in columns.items()}
+        name, role_text, grid = cells["name"], cells["role"], cells["grid"]
+        userid, mobile = cells.get("wecom_userid") or None, cells.get("mobile", "").replace(" ", "") or None
         if not any((name, role_text, grid, userid, mobile)):
             continue  # blank rows between blocks are common in hand-kept rosters
         row_problems = []
