@@ -92,6 +92,13 @@ class Config:
     MP_TAG_TIERS = ("county", "town", "community", "village", "grid")
     # The official-account menu `flask sync-menu` creates (YAML; the packaged default when empty).
     MENU_FILE = ""
+    # The console map (/console/map). Base tiles: one or more URL templates separated by spaces, drawn in
+    # order (e.g. 天地图's vector layer and its label layer, each with the county's `tk` key); empty: no
+    # tiles, grids on a plain background. The map library (Leaflet) is installed here by `make setup`.
+    MAP_TILE_URL = ""
+    MAP_TILE_SUBDOMAINS = "01234567"
+    MAP_TILE_ATTRIBUTION = ""
+    MAP_LIBRARY_DIR = str(PROJECT_DIR / "vendor" / "leaflet")
 
 
 class DevelopmentConfig(Config):
@@ -127,6 +134,10 @@ _ENV_KEYS = (
     "WECOM_BOT_AES_KEY",
     "LOG_FORMAT",
     "METRICS_TOKEN",
+    "MAP_TILE_URL",
+    "MAP_TILE_SUBDOMAINS",
+    "MAP_TILE_ATTRIBUTION",
+    "MAP_LIBRARY_DIR",
 )
 _INT_ENV_KEYS = (
     "INTAKE_FLAG_TTL",

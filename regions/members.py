@@ -142,7 +142,7 @@ def _header(rows: list[tuple[int, list]]) -> tuple[int, dict[str, int]]:
     raise RosterError(["表格是空的：第一行应为表头（姓名、角色、网格、企业微信账号、手机）"])
 
 
-def _node_finder():
+def _node_finder() -> tuple[dict[str, RegionNode], dict[str, list[RegionNode]]]:
     nodes = db.session.execute(db.select(RegionNode).filter(RegionNode.retired_at.is_(None))).scalars().all()
     by_code = {n.code: n for n in nodes}
     by_name: dict[str, list[RegionNode]] = {}
