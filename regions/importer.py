@@ -95,13 +95,13 @@ class RegionDiff:
     def summary_lines(self) -> list[str]:
         head = "dry run, nothing changed" if self.dry_run else "imported"
         lines = [
-            f"{head}: region {self.root}: {len(self.added)} nodes added, {len(self.changed)} changed, "
+            f"{head}: region {self.root}: {len(self.added)} nodes created, {len(self.changed)} changed, "
             f"{len(self.moved)} moved, {len(self.retired)} retired, {len(self.restored)} restored, "
             f"{self.unchanged} unchanged; members {len(self.members_in)} in, {len(self.members_out)} out; "
             f"{len(self.tickets_moved)} open tickets re-routed"
         ]
         for title, items in (
-            ("added", self.added),
+            ("created", self.added),
             ("changed", self.changed),
             ("moved", self.moved),
             ("retired", self.retired),
