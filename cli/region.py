@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from config import CONFIG_DIR
+from delivery.outbox import enqueue_delivery
 from models import RegionNode, db
 from ops.map_version import bump_map_version
 from regions.importer import RegionFileError, import_region
@@ -31,6 +32,8 @@ def _import(path: Path, *, dry_run: bool = False) -> None:
         raise SystemExit(1) from None
     if not dry_run:
         _mark_region_changed()
+        for outbox_id in diff.outbox_ids:  # the new owners' groups hear of the tickets they received
+            enqueue_delivery(outbox_id)
     click.echo(f"{path}:")
     for line in diff.summary_lines():
         click.echo(line)

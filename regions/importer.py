@@ -13,7 +13,7 @@ from datetime import datetime
 
 import yaml
 
-from models import Member, RegionNode, audit, db, utcnow
+from models import Member, Outbox, RegionNode, audit, db, utcnow
 from models.region import MEMBER_ROLES, TIER_RANK, TIERS
 from ops.privacy import mask_name
 from regions.rehoming import rehome_tickets
@@ -73,6 +73,8 @@ class RegionDiff:
     members_in: list[str] = field(default_factory=list)
     members_out: list[str] = field(default_factory=list)
     tickets_moved: list[str] = field(default_factory=list)
+    # The group notices for re-routed tickets, committed with the import: the caller enqueues their delivery.
+    outbox_ids: list[int] = field(default_factory=list)
     unchanged: int = 0
     members: int = 0  # members the file lists
     dry_run: bool = False
@@ -215,7 +217,9 @@ def import_region(text: str, actor: str = "cli", *, dry_run: bool = False, now: 
         moved_or_retired = {code for code in existing if code in scope - seen_set} | {
             code for code in seen if code in before and before[code]["path"] != existing[code].path
         }
-        diff.tickets_moved = rehome_tickets(moved_or_retired, now)
+        notices: list[Outbox] = []
+        diff.tickets_moved = rehome_tickets(moved_or_retired, now, notices)
+        db.session.flush()
         audit(
             actor,
             "region.imported",
@@ -232,6 +236,7 @@ def import_region(text: str, actor: str = "cli", *, dry_run: bool = False, now: 
         if dry_run:
             db.session.rollback()
         else:
+            diff.outbox_ids = [message.id for message in notices]
             db.session.commit()
     except Exception:
         db.session.rollback()

@@ -1,7 +1,8 @@
 """Open tickets on a retired or moved node find their new home after a region import.
 
 Each one is re-routed by its place (the name residents gave, resolved against the new tree), else by its
-coordinates, else to the nearest still-active node above its old one; a timeline event says why.
+coordinates, else to the nearest still-active node above its old one; a timeline event says why, and the
+new owner's group is told (Outbox rows in the import's transaction; the caller enqueues them after commit).
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from demand import Gazetteer
-from models import OPEN_STATUSES, RegionNode, Ticket, add_event, db, region_tree
+from models import OPEN_STATUSES, Outbox, RegionNode, Ticket, add_event, db, region_tree
+from workflow.group_notices import notify_groups
 from workflow.rules.geo import locate_grid
 from workflow.tickets import grid_nodes
 
 
-def rehome_tickets(codes: set[str], now: datetime) -> list[str]:
-    """Re-route the open tickets whose grid or owner is one of `codes`; one line per ticket that moved."""
+def rehome_tickets(codes: set[str], now: datetime, outbox: list[Outbox] | None = None) -> list[str]:
+    """Re-route the open tickets whose grid or owner is one of `codes`; one line per ticket that moved.
+    The group notices for the new owners are appended to `outbox`."""
     if not codes:
         return []
     tickets = (
@@ -41,6 +44,8 @@ def rehome_tickets(codes: set[str], now: datetime) -> list[str]:
         line = _rehome(ticket, nodes, gazetteer, grids, now)
         if line:
             moved.append(line)
+            if outbox is not None and ticket.owner_code:
+                outbox.extend(notify_groups(ticket, "escalated", now, node_code=ticket.owner_code))
     return moved
 
 

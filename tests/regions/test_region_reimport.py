@@ -9,7 +9,7 @@ import yaml
 
 from demand import Gazetteer
 from handlers.parsing import get_parser
-from models import Member, RegionNode, Ticket, TicketEvent, TicketStatus, db, region_tree, utcnow
+from models import Member, Outbox, RegionNode, Ticket, TicketEvent, TicketStatus, db, region_tree, utcnow
 from regions.importer import import_region
 from workflow.tickets import assign_number
 
@@ -58,7 +58,8 @@ def state() -> tuple:
     members = db.session.execute(db.select(Member.id, Member.node_id, Member.active).order_by(Member.id)).all()
     tickets = db.session.execute(db.select(Ticket.id, Ticket.grid_code, Ticket.owner_code).order_by(Ticket.id)).all()
     events = db.session.execute(db.select(db.func.count(TicketEvent.id))).scalar_one()
-    return nodes, members, tickets, events
+    notices = db.session.execute(db.select(db.func.count(Outbox.id))).scalar_one()
+    return nodes, members, tickets, events, notices
 
 
 def test_new_tree_over_the_demo_county_leaves_exactly_it_active_and_resolves_its_places(region):
@@ -117,6 +118,11 @@ def test_open_tickets_on_retired_or_moved_grids_move_by_their_place_with_an_even
         assert "东大小学" in events[by_place].note and "已撤销" in events[by_place].note
         assert events[by_place].data["from_grid"] == "990101001002"
         assert "转上级" in events[no_match].note
+        # The new owners' groups are told: 城关镇's robot (the grid has none) and the county's, once each.
+        notices = db.session.execute(db.select(Outbox).filter(Outbox.id.in_(diff.outbox_ids))).scalars().all()
+        told = {(n.ticket_id, n.recipient) for n in notices}
+        assert told == {(by_place, "demo-chengguan-robot"), (no_match, "demo-county-robot")}
+        assert "工单转派至东大社区东市网格" in next(n for n in notices if n.ticket_id == by_place).payload["content"]
     assert len(diff.tickets_moved) == 2
 
 
@@ -129,6 +135,7 @@ def test_dry_run_prints_the_same_diff_and_changes_nothing(region):
         assert state() == before
         real = import_region(REDRAWN)
     assert dry.summary_lines()[1:] == real.summary_lines()[1:]
+    assert dry.outbox_ids == [] and len(real.outbox_ids) == 1
     assert dry.summary_lines()[0].startswith("dry run") and dry.tickets_moved and dry.retired and dry.added
 
 

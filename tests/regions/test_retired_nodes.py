@@ -76,7 +76,8 @@ def test_broadcasts_and_console_lists_leave_retired_nodes_out(redrawn):
         assert "990101" in {n.code for n in resolve_regions(["990101"], "990100")}
         county = db.session.execute(db.select(RegionNode).filter_by(code="990100")).scalar_one()
         assert all(node.retired_at is None for node in group_nodes([county.path]))
-        assert "demo-chengguan-robot" not in {(n.group or {}).get("robot_key") for n in group_nodes([county.path])}
+        robots = {(n.group or {}).get("robot_key") for n in group_nodes([county.path])}
+        assert "demo-hexi-robot" not in robots and "demo-chengguan-robot" in robots  # 河西街道 is retired
         userids = db.session.execute(MemberAudience((county.path,), ("grid_officer",)).userid_page_query(None, 100))
         assert {row[0] for row in userids} == {"zhangwy", "zhaozg", "wuxd", "hecs"}
         user = User(username="u", role="admin", region_code="990100")
