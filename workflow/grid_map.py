@@ -17,6 +17,9 @@ from workflow.scope import home_node, in_scope, node_names
 
 # The most ticket points one page draws (the newest first); the figures always count them all.
 MAX_POINTS = 2000
+# The most grids one page lists and draws: a city's whole map (tens of thousands) is chosen area by area;
+# beyond this the grids with the most overdue and open tickets are shown first.
+MAX_GRIDS = 2000
 MEMBER_ROLE_LABELS = {
     "grid_officer": "网格员",
     "info_officer": "信息员",
@@ -67,6 +70,7 @@ class GridMap:
     points: list[dict]
     points_total: int
     unplaced: int  # matching tickets without a grid in this area (owned above grid level, or unlocated)
+    grids_total: int = 0  # the area's active grids; more than `grids` when MAX_GRIDS cut the list
 
     @property
     def with_boundaries(self) -> int:
@@ -135,7 +139,10 @@ def grid_map(user: User, filters: QueueFilters, area: RegionNode, now: datetime)
         }
         for t, due_at in db.session.execute(placed.add_columns(due).order_by(Ticket.id.desc()).limit(MAX_POINTS)).all()
     ]
-    return GridMap(area, list(figures.values()), points, points_total, unplaced)
+    shown = list(figures.values())
+    if len(shown) > MAX_GRIDS:
+        shown = sorted(shown, key=lambda f: (-f.overdue, -f.tickets, f.code))[:MAX_GRIDS]
+    return GridMap(area, shown, points, points_total, unplaced, grids_total=len(figures))
 
 
 def select_area_codes(area: RegionNode):
