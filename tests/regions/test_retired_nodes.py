@@ -3,6 +3,7 @@ resident's remembered grid, a location, a staff assignment, a broadcast or the c
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from demand import Gazetteer
 from handlers.parsing import get_parser
 from models import RegionNode, Ticket, User, db, region_tree, utcnow
 from regions.importer import import_region
+from workflow.digest import DigestSchedule, queue_due_digests
 from workflow.rules.geo import locate_grid
 from workflow.scope import region_choices
 from workflow.tickets import create_ticket, grid_nodes
@@ -83,3 +85,11 @@ def test_broadcasts_and_console_lists_leave_retired_nodes_out(redrawn):
         user = User(username="u", role="admin", region_code="990100")
         choices = {n.code for n in region_choices(user)}
         assert RETIRED_GRID not in choices and "990102" not in choices and "990101001004" in choices
+
+
+def test_a_retired_nodes_group_gets_no_more_daily_digests(redrawn):
+    schedule = DigestSchedule(at=datetime(2026, 1, 1, 0, 0).time(), nodes={})
+    with redrawn.app_context():
+        recipients = {m.recipient for m in queue_due_digests(utcnow(), schedule)}
+        db.session.rollback()
+    assert recipients == {"demo-county-robot", "demo-chengguan-robot"}  # not 河西街道's, retired with its town
