@@ -44,7 +44,7 @@ figures: $(STAMP)
 		$(PY) -m pytest -q -m db tests/reliability tests/security
 
 # The database tests again, against PostgreSQL (TEST_DATABASE_URL defaults to the local server).
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(MAP_LIBRARY)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 		$(PY) -m pytest -q -m "db" $(PYTEST_ARGS)
 
