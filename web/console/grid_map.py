@@ -62,7 +62,7 @@ def map_page():
     for point in data.points:
         point["url"] = url_for("console.ticket", ticket_id=point["id"])
     ready = library_ready()
-    areas = [n for n in region_choices(g.user) if n.tier != "grid"]
+    areas = [n for n in region_choices(g.user) if n.tier != "grid"] or [area]  # an officer of one grid
     return render_template(
         "console/map.html",
         data=data,

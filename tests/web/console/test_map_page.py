@@ -61,3 +61,10 @@ def test_the_page_needs_a_login_and_the_library_is_served_cacheable(region, clie
     response = client.get("/console/vendor/leaflet/leaflet.css")
     if response.status_code == 200:  # installed by `make setup`
         assert "max-age" in response.headers["Cache-Control"] and ".leaflet-pane" in response.get_data(as_text=True)
+
+
+def test_an_officer_of_one_grid_sees_that_grid(region):
+    client, _ = signed_in(region, "gy", "officer", "990101001001")
+    html = client.get("/console/map").get_data(as_text=True)
+    assert [g["code"] for g in map_data(html)["grids"]] == ["990101001001"]
+    assert '<option value="990101001001" selected>' in html
