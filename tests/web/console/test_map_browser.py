@@ -103,6 +103,7 @@ def test_map_draws_grids_by_their_tickets_points_and_a_team_on_click(region, bro
     popup.wait_for()
     text = popup.inner_text()
     assert "东大社区第一网格" in text and "网格员 张维印" in text and "超时 1 件" in text
+    page.wait_for_timeout(400)  # the popup fades in (0.2 s): let the screenshot show it whole
     png = shot(page, "map")
 
     page.set_viewport_size({"width": 390, "height": 844})  # a grid officer's phone
