@@ -324,7 +324,11 @@ def _sync_members(node: RegionNode, specs: list[dict], by_userid: dict, diff: Re
 
 
 def _describe_members(before: dict, diff: RegionDiff) -> None:
-    members = db.session.execute(db.select(Member).join(RegionNode, Member.node_id == RegionNode.id)).scalars()
+    members = db.session.execute(
+        db.select(Member)
+        .join(RegionNode, Member.node_id == RegionNode.id)
+        .order_by(RegionNode.path, Member.role, Member.name)  # not by id: a dry run's ids are not the real run's
+    ).scalars()
     for member in members:
         old = before.get(member.id)
         label = f"{mask_name(member.name)} ({member.role}) {member.node.code}"
