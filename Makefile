@@ -13,17 +13,22 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The console map's library (Leaflet), served by the app from this untracked folder (no CDN).
+MAP_LIBRARY := vendor/leaflet/leaflet.js
+$(MAP_LIBRARY): scripts/fetch_map_library.py | $(STAMP)
+	$(PY) -m scripts.fetch_map_library vendor/leaflet
 
-run: $(STAMP)
+setup: $(STAMP) $(MAP_LIBRARY)
+
+run: $(STAMP) $(MAP_LIBRARY)
 	$(PY) -m scripts.launch
 
 # In parallel, one test process per core (pytest-xdist); `make test-fast` leaves out the slow fault tests.
 TEST_WORKERS ?= auto
-test: $(STAMP)
+test: $(STAMP) $(MAP_LIBRARY)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(MAP_LIBRARY)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 # ruff (lint and format), the layer contract of .importlinter, and mypy.
@@ -40,7 +45,7 @@ figures: $(STAMP)
 		$(PY) -m pytest -q -m db tests/reliability tests/security
 
 # The database tests again, against PostgreSQL (TEST_DATABASE_URL defaults to the local server).
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(MAP_LIBRARY)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 		$(PY) -m pytest -q -m "db" $(PYTEST_ARGS)
 
@@ -52,4 +57,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.broadcast_bench
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache vendor

@@ -61,6 +61,9 @@ def resolve_regions(codes: Iterable[str], caller_region: str | None) -> list[Reg
     unknown = [code for code in codes if code not in nodes]
     if unknown:
         raise AudienceError(400, "bad_request", f"unknown region code(s): {', '.join(unknown)}")
+    retired = [code for code in codes if nodes[code].retired_at is not None]
+    if retired:  # a re-drawn map retired them: they keep their history but take no new notices
+        raise AudienceError(400, "bad_request", f"retired region code(s): {', '.join(retired)}")
     caller = db.session.execute(select(RegionNode).filter_by(code=caller_region)).scalar_one_or_none()
     outside = [code for code in codes if caller is None or not nodes[code].path.startswith(caller.path)]
     if outside:
@@ -195,6 +198,7 @@ class MemberAudience:
                 or_(*[RegionNode.path.startswith(path) for path in self.paths]),
                 Member.role.in_(self.roles),
                 Member.active.is_(True),
+                RegionNode.retired_at.is_(None),
                 Member.wecom_userid.is_not(None),
                 Member.wecom_userid != "",
             )
@@ -230,7 +234,9 @@ class MemberAudience:
 def group_nodes(paths: Iterable[str]) -> list[RegionNode]:
     """Nodes under `paths` whose tier group has a robot, top tier first (county → town → … → grid)."""
     nodes = db.session.execute(
-        select(RegionNode).filter(or_(*[RegionNode.path.startswith(path) for path in paths]))
+        select(RegionNode).filter(
+            or_(*[RegionNode.path.startswith(path) for path in paths]), RegionNode.retired_at.is_(None)
+        )
     ).scalars()
     with_robot = [node for node in nodes if isinstance(node.group, dict) and node.group.get("robot_key")]
     return sorted(with_robot, key=lambda node: (TIER_RANK.get(node.tier, 9), node.path))

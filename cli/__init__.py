@@ -10,6 +10,7 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(region.import_region_command)
     app.cli.add_command(region.load_demo_command)
+    app.cli.add_command(region.import_members_command)
     app.cli.add_command(users.create_user_command)
     app.cli.add_command(users.create_token_command)
     app.cli.add_command(worker.worker_command)

@@ -13,6 +13,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 import demand
+from ops.map_version import bump_map_version
 
 # Below this cross-validated macro-F1 the command says plainly that the model is weak.
 WEAK_MODEL_F1 = 0.6
@@ -151,6 +152,7 @@ def train_classifier_command(file: Path, folds: int, force: bool) -> None:
     )
     elapsed = time.perf_counter() - started
     if comparison.replaced:
+        bump_map_version(current_app.extensions["redis"])  # every process loads the new model on its next batch
         click.echo(
             f"trained on {report.n_samples} messages in {elapsed:.1f} s; saved {comparison.model_path} (now in use)"
         )

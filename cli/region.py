@@ -1,8 +1,8 @@
-"""import-region: load a region file; load-demo-region: the demo county on an empty database."""
+"""import-region: make the database's subtree match a region file; import-members: load a roster
+spreadsheet; load-demo-region: the demo county on an empty database."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -10,38 +10,59 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from config import CONFIG_DIR
+from delivery.outbox import enqueue_delivery
 from models import RegionNode, db
+from ops.map_version import bump_map_version
 from regions.importer import RegionFileError, import_region
+from regions.members import RosterError, import_members
 
 
 def _mark_region_changed() -> None:
-    """Tell long-running workers to rebuild their place index (see handlers.parsing)."""
-    (Path(current_app.instance_path) / "region.version").write_text(str(time.time()))
+    """Every web and worker process rebuilds its place index on its next batch (see handlers.parsing)."""
+    bump_map_version(current_app.extensions["redis"])
 
 
-def _import(path: Path) -> None:
+def _import(path: Path, *, dry_run: bool = False) -> None:
     try:
-        result = import_region(path.read_text(encoding="utf-8"), actor="cli")
+        diff = import_region(path.read_text(encoding="utf-8"), actor="cli", dry_run=dry_run)
     except RegionFileError as exc:
         click.echo(f"导入失败 / import failed: {path} — nothing was changed:", err=True)
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         raise SystemExit(1) from None
-    _mark_region_changed()
-    click.echo(f"imported {path}: {result.created} nodes created, {result.updated} updated, {result.members} members")
-    if result.untouched:
-        click.echo(
-            f"note: {len(result.untouched)} nodes in the database are not in this file and were left as "
-            f"they are: {', '.join(result.untouched[:10])}"
-        )
+    if not dry_run:
+        _mark_region_changed()
+        for outbox_id in diff.outbox_ids:  # the new owners' groups hear of the tickets they received
+            enqueue_delivery(outbox_id)
+    click.echo(f"{path}:")
+    for line in diff.summary_lines():
+        click.echo(line)
 
 
 @click.command("import-region")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="print the whole diff and change nothing")
 @with_appcontext
-def import_region_command(file: Path) -> None:
-    """Load a region file (YAML); re-importing updates nodes in place by code."""
-    _import(file)
+def import_region_command(file: Path, dry_run: bool) -> None:
+    """Load a region file (YAML): the file is the truth for its subtree (nodes it no longer lists are retired)."""
+    _import(file, dry_run=dry_run)
+
+
+@click.command("import-members")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="check every row and print what would change; change nothing")
+@with_appcontext
+def import_members_command(file: Path, dry_run: bool) -> None:
+    """Load a members roster (网格员花名册, .xlsx or .csv): 姓名, 角色, 网格 (code or name), 企业微信账号, 手机."""
+    try:
+        result = import_members(file, actor="cli", dry_run=dry_run)
+    except RosterError as exc:
+        click.echo(f"导入失败，未做任何修改：{file}", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(1) from None
+    for line in result.summary_lines():
+        click.echo(line)
 
 
 @click.command("load-demo-region")

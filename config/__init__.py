@@ -122,6 +122,13 @@ class Config:
     MEDIA_S3_ENDPOINT = ""
     MEDIA_S3_REGION = ""
     MEDIA_MAX_BYTES = 10 * 1024 * 1024
+    # The console map (/console/map). Base tiles: one or more URL templates separated by spaces, drawn in
+    # order (e.g. 天地图's vector layer and its label layer, each with the county's `tk` key); empty: no
+    # tiles, grids on a plain background. The map library (Leaflet) is installed here by `make setup`.
+    MAP_TILE_URL = ""
+    MAP_TILE_SUBDOMAINS = "01234567"
+    MAP_TILE_ATTRIBUTION = ""
+    MAP_LIBRARY_DIR = str(PROJECT_DIR / "vendor" / "leaflet")
 
 
 class DevelopmentConfig(Config):
@@ -164,6 +171,10 @@ _ENV_KEYS = (
     "MEDIA_S3_BUCKET",
     "MEDIA_S3_ENDPOINT",
     "MEDIA_S3_REGION",
+    "MAP_TILE_URL",
+    "MAP_TILE_SUBDOMAINS",
+    "MAP_TILE_ATTRIBUTION",
+    "MAP_LIBRARY_DIR",
 )
 _FLOAT_ENV_KEYS = ("COUNTY_RADIUS_KM", "NEAREST_GRID_MAX_KM")
 _INT_ENV_KEYS = (

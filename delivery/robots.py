@@ -268,7 +268,8 @@ def _mark_failed(rows: list[Outbox], error: str) -> None:
 def _configured_keys() -> dict[str, str]:
     """Robot key → node code, for every node whose group has a robot."""
     keys: dict[str, str] = {}
-    for node in db.session.execute(db.select(RegionNode).filter(RegionNode.group.is_not(None))).scalars():
+    groups = db.select(RegionNode).filter(RegionNode.group.is_not(None), RegionNode.retired_at.is_(None))
+    for node in db.session.execute(groups).scalars():
         key = (node.group or {}).get("robot_key")
         if key:
             keys.setdefault(str(key), node.code)

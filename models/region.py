@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import TimestampMixin, db
+from models.base import TimestampMixin, UTCDateTime, db
 
 TIERS = ("county", "town", "community", "village", "grid")
 # Depth of each tier on the escalation ladder; community and village are the same rung.
@@ -29,10 +31,16 @@ class RegionNode(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Fla
     lat: Mapped[float | None] = mapped_column(Float)
     lng: Mapped[float | None] = mapped_column(Float)
     group: Mapped[dict | None] = mapped_column(JSON)
+    # Set when a re-imported region file no longer lists the node: kept for history, given no new work.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     parent: Mapped[RegionNode | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[RegionNode]] = relationship(back_populates="parent", order_by="RegionNode.code")
     members: Mapped[list[Member]] = relationship(back_populates="node", order_by="Member.id")
+
+    @property
+    def active(self) -> bool:
+        return self.retired_at is None
 
     def ancestors_codes(self) -> list[str]:
         """Codes from the root down to this node, inclusive."""
@@ -61,7 +69,10 @@ def node_by_code(code: str | None) -> RegionNode | None:
 
 def root_node() -> RegionNode | None:
     return db.session.execute(
-        db.select(RegionNode).filter(RegionNode.parent_id.is_(None)).order_by(RegionNode.id).limit(1)
+        db.select(RegionNode)
+        .filter(RegionNode.parent_id.is_(None), RegionNode.retired_at.is_(None))
+        .order_by(RegionNode.id)
+        .limit(1)
     ).scalar_one_or_none()
 
 
@@ -74,11 +85,15 @@ def subtree_codes(code: str) -> list[str]:
 
 
 def region_tree() -> dict | None:
-    """The imported region as the nested dict shape of the region file (members left out); None when no
-    region is imported (or the database is not migrated yet: the parser then works without places)."""
+    """The active region as the nested dict shape of the region file (members and retired nodes left out);
+    None when no region is imported (or the database is not migrated yet: the parser then works without places)."""
     if not db.inspect(db.engine).has_table(RegionNode.__tablename__):
         return None
-    nodes = db.session.execute(db.select(RegionNode).order_by(RegionNode.path)).scalars().all()
+    nodes = (
+        db.session.execute(db.select(RegionNode).filter(RegionNode.retired_at.is_(None)).order_by(RegionNode.path))
+        .scalars()
+        .all()
+    )
     if not nodes:
         return None
     by_id = {

@@ -1,13 +1,25 @@
-"""Loading a region file (DESIGN.md format): validate everything first, then upsert by code in one transaction."""
+"""Loading a region file (DESIGN.md format): the file is the truth for its subtree.
+
+Everything is validated first; then, in one transaction, nodes are added, changed, moved and retired
+(a node under the file's root that the file no longer lists is retired: kept for history and statistics,
+never given new work), members are synced, and open tickets on a retired or moved node are re-routed by
+their place. A dry run does all of it and rolls back, so its diff is exactly what the real run would do.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import yaml
 
-from models import Member, RegionNode, audit, db
+from models import Member, Outbox, RegionNode, audit, db, utcnow
 from models.region import MEMBER_ROLES, TIER_RANK, TIERS
+from ops.privacy import mask_name
+from regions.rehoming import rehome_tickets
+
+# The node fields a re-import compares to say what changed.
+_COMPARED = ("name", "tier", "aliases", "places", "boundary", "lat", "lng", "group")
 
 
 class RegionFileError(ValueError):
@@ -31,14 +43,6 @@ def _construct_mapping(loader, node):
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-@dataclass
-class ImportResult:
-    created: int = 0
-    updated: int = 0
-    members: int = 0
-    untouched: list[str] = field(default_factory=list)
-
-
 def parse_region_file(text: str) -> dict:
     """Parse and validate; raises RegionFileError naming every bad line and node."""
     try:
@@ -54,6 +58,64 @@ def parse_region_file(text: str) -> dict:
     if problems:
         raise RegionFileError(problems)
     return tree
+
+
+@dataclass
+class RegionDiff:
+    """What an import did (or, in a dry run, would do). Each list holds one readable line per item."""
+
+    root: str = ""
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    members_in: list[str] = field(default_factory=list)
+    members_out: list[str] = field(default_factory=list)
+    tickets_moved: list[str] = field(default_factory=list)
+    # The group notices for re-routed tickets, committed with the import: the caller enqueues their delivery.
+    outbox_ids: list[int] = field(default_factory=list)
+    unchanged: int = 0
+    members: int = 0  # members the file lists
+    dry_run: bool = False
+
+    @property
+    def created(self) -> int:
+        return len(self.added)
+
+    @property
+    def updated(self) -> int:
+        """Nodes of the file that were already in the database (changed or not)."""
+        return len(self.changed) + len(self.moved) + len(self.restored) + self.unchanged
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.moved or self.retired or self.restored) and not (
+            self.members_in or self.members_out or self.tickets_moved
+        )
+
+    def summary_lines(self) -> list[str]:
+        head = "dry run, nothing changed" if self.dry_run else "imported"
+        lines = [
+            f"{head}: region {self.root}: {len(self.added)} nodes created, {len(self.changed)} changed, "
+            f"{len(self.moved)} moved, {len(self.retired)} retired, {len(self.restored)} restored, "
+            f"{self.unchanged} unchanged; members {len(self.members_in)} in, {len(self.members_out)} out; "
+            f"{len(self.tickets_moved)} open tickets re-routed"
+        ]
+        for title, items in (
+            ("created", self.added),
+            ("changed", self.changed),
+            ("moved", self.moved),
+            ("retired", self.retired),
+            ("restored", self.restored),
+            ("members in", self.members_in),
+            ("members out", self.members_out),
+            ("tickets re-routed", self.tickets_moved),
+        ):
+            if items:
+                lines.append(f"{title} ({len(items)}):")
+                lines += [f"  {item}" for item in items]
+        return lines
 
 
 def _validate(node: dict, parent: dict | None, codes: set, userids: set, problems: list[str]) -> None:
@@ -124,43 +186,79 @@ def _validate(node: dict, parent: dict | None, codes: set, userids: set, problem
         _validate(child, node, codes, userids, problems)
 
 
-def import_region(text: str, actor: str = "cli") -> ImportResult:
-    """Validate, then create/update every node and member by code. All or nothing."""
+def import_region(text: str, actor: str = "cli", *, dry_run: bool = False, now: datetime | None = None) -> RegionDiff:
+    """Make the database's subtree match the file. All or nothing; a dry run rolls everything back."""
     tree = parse_region_file(text)
-    result = ImportResult()
-    existing = {n.code: n for n in db.session.execute(db.select(RegionNode)).scalars()}
-    seen: set[str] = set()
+    now = now or utcnow()
+    diff = RegionDiff(root=str(tree["code"]), dry_run=dry_run)
     try:
-        _upsert(tree, None, existing, seen, result)
+        existing = {n.code: n for n in db.session.execute(db.select(RegionNode)).scalars()}
+        before = {code: _snapshot(node) for code, node in existing.items()}
+        old_root = existing.get(diff.root)
+        scope = {c for c, n in existing.items() if old_root is not None and n.path.startswith(old_root.path)}
+        members_before = {m.id: (m.node.code, m.active, m) for m in db.session.execute(db.select(Member)).scalars()}
+        by_userid = {m.wecom_userid: m for _, _, m in members_before.values() if m.wecom_userid}
+        seen: list[str] = []
+        root_parent = old_root.parent if old_root is not None else None
+        _upsert(tree, root_parent, existing, seen, by_userid, diff)
+        seen_set = set(seen)
+        for code in sorted(scope - seen_set):
+            node = existing[code]
+            if node.retired_at is None:
+                node.retired_at = now
+                diff.retired.append(f"{code} {node.name}")
+            for member in node.members:
+                member.active = False
         db.session.flush()
         _recompute_paths()
-        result.untouched = sorted(set(existing) - seen)
+        _describe_nodes(seen, existing, before, diff)
+        _describe_members(members_before, diff)
+        db.session.flush()
+        moved_or_retired = {code for code in existing if code in scope - seen_set} | {
+            code for code in seen if code in before and before[code]["path"] != existing[code].path
+        }
+        notices: list[Outbox] = []
+        diff.tickets_moved = rehome_tickets(moved_or_retired, now, notices)
+        db.session.flush()
         audit(
             actor,
             "region.imported",
-            str(tree["code"]),
-            created=result.created,
-            updated=result.updated,
-            members=result.members,
+            diff.root,
+            added=len(diff.added),
+            changed=len(diff.changed),
+            moved=len(diff.moved),
+            retired=len(diff.retired),
+            restored=len(diff.restored),
+            members_in=len(diff.members_in),
+            members_out=len(diff.members_out),
+            tickets_moved=len(diff.tickets_moved),
         )
-        db.session.commit()
+        if dry_run:
+            db.session.rollback()
+        else:
+            diff.outbox_ids = [message.id for message in notices]
+            db.session.commit()
     except Exception:
         db.session.rollback()
         raise
-    return result
+    return diff
 
 
-def _upsert(spec: dict, parent: RegionNode | None, existing: dict, seen: set, result: ImportResult) -> None:
+def _snapshot(node: RegionNode) -> dict:
+    values = {key: getattr(node, key) for key in _COMPARED}
+    return values | {"parent": node.parent.code if node.parent else None, "path": node.path, "retired": node.retired_at}
+
+
+def _upsert(
+    spec: dict, parent: RegionNode | None, existing: dict, seen: list, by_userid: dict, diff: RegionDiff
+) -> None:
     code = str(spec["code"])
-    seen.add(code)
+    seen.append(code)
     node = existing.get(code)
     if node is None:
         node = RegionNode(code=code, path="")
         db.session.add(node)
         existing[code] = node
-        result.created += 1
-    else:
-        result.updated += 1
     node.name = spec["name"].strip()
     node.tier = spec["tier"]
     node.parent = parent
@@ -169,31 +267,78 @@ def _upsert(spec: dict, parent: RegionNode | None, existing: dict, seen: set, re
     node.boundary = _strip_lines(spec.get("boundary"))
     node.lat, node.lng = spec.get("lat"), spec.get("lng")
     node.group = _strip_lines(spec.get("group"))
-    _sync_members(node, spec.get("members", []), result)
+    node.retired_at = None
+    _sync_members(node, spec.get("members", []), by_userid, diff)
     for child in spec.get("children", []):
-        _upsert(child, node, existing, seen, result)
+        _upsert(child, node, existing, seen, by_userid, diff)
 
 
-def _sync_members(node: RegionNode, specs: list[dict], result: ImportResult) -> None:
-    """Match by WeCom userid, else by name and role; members no longer listed are deactivated, not deleted."""
+def _describe_nodes(seen: list[str], existing: dict, before: dict, diff: RegionDiff) -> None:
+    for code in seen:
+        node, old = existing[code], before.get(code)
+        label = f"{code} {node.name}"
+        if old is None:
+            diff.added.append(f"{label} ({node.tier}, under {node.parent.code if node.parent else '-'})")
+            continue
+        if old["retired"] is not None:
+            diff.restored.append(label)
+            continue
+        new_parent = node.parent.code if node.parent else None
+        if new_parent != old["parent"]:
+            diff.moved.append(f"{label}: from under {old['parent'] or '-'} to under {new_parent or '-'}")
+            continue
+        fields = [key for key in _COMPARED if getattr(node, key) != old[key]]
+        if fields:
+            diff.changed.append(f"{label}: {', '.join(fields)}")
+        else:
+            diff.unchanged += 1
+
+
+def _sync_members(node: RegionNode, specs: list[dict], by_userid: dict, diff: RegionDiff) -> None:
+    """Match by WeCom userid (anywhere in the tree: a member may move grid), else by name and role on the
+    node; members of the node no longer listed are deactivated, not deleted (tickets refer to them)."""
     current = list(node.members)
-    kept = set()
+    kept: set[int] = set()
     for spec in specs:
         userid = str(spec["wecom_userid"]) if spec.get("wecom_userid") else None
-        match = next((m for m in current if userid and m.wecom_userid == userid), None) or next(
-            (m for m in current if m.name == spec["name"] and m.role == spec["role"] and id(m) not in kept), None
-        )
+        match = by_userid.get(userid) if userid else None
         if match is None:
-            match = Member(name=spec["name"], role=spec["role"])
-            node.members.append(match)
+            match = next(
+                (m for m in current if m.name == spec["name"].strip() and m.role == spec["role"] and id(m) not in kept),
+                None,
+            )
+        if match is None:
+            match = Member(name=spec["name"].strip(), role=spec["role"])
+            db.session.add(match)
+        match.node = node
         match.name, match.role, match.wecom_userid = spec["name"].strip(), spec["role"], userid
         match.mobile = str(spec["mobile"]) if spec.get("mobile") else None
         match.active = True
+        if userid:
+            by_userid[userid] = match
         kept.add(id(match))
-        result.members += 1
+        diff.members += 1
     for member in current:
-        if id(member) not in kept:
+        if id(member) not in kept and member.node is node:
             member.active = False
+
+
+def _describe_members(before: dict, diff: RegionDiff) -> None:
+    members = db.session.execute(
+        db.select(Member)
+        .join(RegionNode, Member.node_id == RegionNode.id)
+        .order_by(RegionNode.path, Member.role, Member.name)  # not by id: a dry run's ids are not the real run's
+    ).scalars()
+    for member in members:
+        old = before.get(member.id)
+        label = f"{mask_name(member.name)} ({member.role}) {member.node.code}"
+        if old is None:
+            if member.active:
+                diff.members_in.append(label)
+        elif member.active and (not old[1] or old[0] != member.node.code):
+            diff.members_in.append(label + (f" (from {old[0]})" if old[0] != member.node.code else ""))
+        elif old[1] and not member.active:
+            diff.members_out.append(label)
 
 
 def _recompute_paths() -> None:

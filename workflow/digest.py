@@ -66,7 +66,8 @@ def queue_due_digests(now: datetime, schedule: DigestSchedule) -> list[Outbox]:
     """Queue today's digest for every group whose time has come and which has not had it today."""
     local = now.astimezone(LOCAL_TZ)
     queued = []
-    for node in db.session.execute(db.select(RegionNode).filter(RegionNode.group.is_not(None))).scalars().all():
+    groups = db.select(RegionNode).filter(RegionNode.group.is_not(None), RegionNode.retired_at.is_(None))
+    for node in db.session.execute(groups).scalars().all():  # a retired node's group gets no more digests
         destination = group_destination(node)
         at = schedule.time_for(node.code)
         if destination is None or at is None or local.time() < at:

@@ -77,6 +77,7 @@ EVENT_LABELS = {
     "handler_reminded": "催办协办单位",
     "overdue": "超期",
     "corrected": "人工更正",
+    "rerouted": "网格调整转办",
     "supplemented": "居民补充",
     "asked": "追问居民",
     "duplicate_joined": "重复诉求并入",

@@ -57,11 +57,12 @@ def may_change(user: User, ticket: Ticket) -> bool:
 
 
 def region_choices(user: User, tiers: tuple[str, ...] | None = None) -> list[RegionNode]:
-    """The nodes of the user's subtree (optionally of some tiers), in tree order."""
+    """The active nodes of the user's subtree (optionally of some tiers), in tree order; retired ones are
+    history and are offered for nothing new."""
     home = home_node(user)
     if home is None:
         return []
-    query = db.select(RegionNode).filter(RegionNode.path.startswith(home.path))
+    query = db.select(RegionNode).filter(RegionNode.path.startswith(home.path), RegionNode.retired_at.is_(None))
     if tiers:
         query = query.filter(RegionNode.tier.in_(tiers))
     return list(db.session.execute(query.order_by(RegionNode.path)).scalars())

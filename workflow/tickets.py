@@ -75,7 +75,7 @@ def apply_demand(ticket: Ticket, demand, reporter_grid: str | None) -> None:
     assignment = route(
         location.grid,
         location.node,
-        reporter_grid,
+        _active_or_none(reporter_grid),
         root.code if root else None,
         category=ticket.category,
         subcategory=ticket.subcategory,
@@ -87,6 +87,12 @@ def apply_demand(ticket: Ticket, demand, reporter_grid: str | None) -> None:
     ticket.owner_member_id = _member_with_role(assignment.owner_code, assignment.member_role)
     ticket.closable_tier = assignment.closable_tier
     ticket.fields["routed_by"] = assignment.reason
+
+
+def _active_or_none(code: str | None) -> str | None:
+    """A resident's remembered grid may have been retired by a re-drawn map: it then says nothing."""
+    node = node_by_code(code)
+    return code if node is not None and node.retired_at is None else None
 
 
 def _member_with_role(node_code: str | None, role: str | None) -> int | None:
@@ -197,7 +203,8 @@ def owner_name(ticket: Ticket) -> str | None:
 
 
 def grid_nodes() -> list[dict]:
-    rows = db.session.execute(db.select(RegionNode).filter_by(tier="grid")).scalars()
+    """The active grids, for locating a point (retired grids take no new work)."""
+    rows = db.session.execute(db.select(RegionNode).filter_by(tier="grid", retired_at=None)).scalars()
     return [{"code": n.code, "boundary": n.boundary, "lat": n.lat, "lng": n.lng} for n in rows]
 
 

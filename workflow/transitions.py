@@ -129,7 +129,10 @@ def _check_scope(user: User, ticket: Ticket, handler_node: str | None) -> None:
 
 def _parent(code: str | None) -> RegionNode | None:
     node = node_by_code(code)
-    return node.parent if node is not None else None
+    parent = node.parent if node is not None else None
+    while parent is not None and parent.retired_at is not None:  # climb past tiers a re-drawn map retired
+        parent = parent.parent
+    return parent
 
 
 def _node_name(code: str | None) -> str | None:
@@ -194,6 +197,8 @@ def assign(act: Action) -> None:
     node = node_by_code(act.params.get("node"))
     if node is None:
         raise ActionRefused(400, "assign 需要有效的 node（区域编码）")
+    if node.retired_at is not None:
+        raise ActionRefused(400, "该单位已在网格调整中撤销，不能再派单")
     if act.user is not None:
         home = node_by_code(act.user.region_code)
         if home is not None and not node.path.startswith(home.path):

@@ -19,7 +19,7 @@ from workflow.queue import local
 
 bp = Blueprint("console", __name__, template_folder="templates", static_folder="static")
 
-PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static"})
+PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static", "console.map_library"})
 ROLE_LABELS = {"admin": "管理员", "staff": "工作人员", "officer": "网格员", "department": "职能部门", "viewer": "只读"}
 # No inline script or style anywhere: everything comes from /console/static/.
 CSP = (
@@ -54,7 +54,7 @@ def load_user_and_check_csrf():
     g.user = session_user(session.get("uid"), session.get("fp"))
     if g.user is None and "uid" in session:
         session.clear()  # the account was disabled or its password changed
-    if request.endpoint == "console.static":
+    if request.endpoint in ("console.static", "console.map_library"):
         return None
     csrf.protect()
     if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
@@ -68,7 +68,7 @@ def load_user_and_check_csrf():
 def security_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.endpoint != "console.static":
+    if request.endpoint not in ("console.static", "console.map_library"):
         response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -102,4 +102,9 @@ def http_error(exc: HTTPException):
     return render_template("console/error.html", title=titles.get(exc.code, "出错了"), message=message), exc.code
 
 
-from web.console import auth, broadcasts, views  # noqa: E402,F401  (routes register on bp)
+from web.console import (  # noqa: E402,F401  (routes register on bp)
+    auth,
+    broadcasts,
+    grid_map,  # noqa: E402,F401  (the map page; after views, whose helpers it shares)
+    views,
+)
