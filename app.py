@@ -33,6 +33,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app.config["REDIS_URL"] = resolve_redis_url(app.config["REDIS_URL"], app.instance_path)
     app.extensions["redis"] = redis_from_url(app.config["REDIS_URL"])
 
+    from web.inputs import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter  # an id past a database integer is a 404, not a 500
     from bot.official_account import bp as official_account_bp
     from bot.wecom import bp as wecom_bp
     from web.api import bp as api_bp

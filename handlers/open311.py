@@ -1,8 +1,8 @@
 """Open311 GeoReport v2 on top of the work-order model: the taxonomy as services, tickets as service
 requests, and new requests through the same intake as WeChat (parse → route → deadlines → group notice).
 
-Every request is made with an API token (`flask create-token`), so reading and creating are limited to
-the token user's region subtree like the staff API. Personal data is always masked here.
+Every request is made with an API token (`flask create-token`); what it may read and where it may file is
+workflow.policy's answer, as for the staff API. Personal data is always masked here.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from demand.taxonomy import Taxonomy
-from models import DONE_STATUSES, STATUS_LABELS, Outbox, Ticket, TicketStatus, User, add_event, db, node_by_code
+from models import DONE_STATUSES, STATUS_LABELS, Outbox, Ticket, TicketStatus, add_event, db, node_by_code
 from ops.privacy import mask_text
 from workflow.group_notices import notify_groups
+from workflow.policy import Actor, may_create_in, may_see, visible_filter
 from workflow.rules.geo import contains, distance_km
-from workflow.scope import in_scope, node_names, scope_codes, visible_filter
+from workflow.scope import node_names
 from workflow.tickets import add_reporter, create_ticket, find_duplicate, grid_nodes, owner_name
 
 DEFAULT_DAYS = 90  # GeoReport v2: without dates, the last 90 days
@@ -78,13 +79,13 @@ def request_dict(ticket: Ticket, names: Mapping[str, str]) -> dict:
         "status_notes": f"{ticket.status}: {notes}",
         "service_name": ticket.subcategory or ticket.category or "",
         "service_code": service_code(ticket.category, ticket.subcategory),
-        "description": mask_text(ticket.description or ""),
+        "description": mask_text(ticket.description or "", names=[r.name for r in ticket.reporters if r.name]),
         "agency_responsible": names.get(ticket.owner_code, ticket.owner_code or ""),
         "service_notice": "",
         "requested_datetime": _iso(ticket.created_at),
         "updated_datetime": _iso(ticket.updated_at or ticket.created_at),
         "expected_datetime": _iso(ticket.due_at) if status == "open" else "",
-        "address": mask_text(ticket.location_text or ticket.place or ""),
+        "address": mask_text(ticket.location_text or ticket.place or "", names=[r.name for r in ticket.reporters if r.name]),
         "address_id": ticket.grid_code or "",
         "zipcode": "",
         "lat": ticket.lat if ticket.lat is not None else "",
@@ -106,12 +107,14 @@ def parse_moment(name: str, value: str | None) -> datetime | None:
         raise Open311Error(400, f"{name} must be a W3C/ISO 8601 datetime, e.g. 2026-11-01T00:00:00+08:00") from None
     if moment.tzinfo is None:
         raise Open311Error(400, f"{name} needs a UTC offset, e.g. 2026-11-01T00:00:00+08:00")
+    if not 2000 <= moment.year <= 2999:
+        raise Open311Error(400, f"{name} must fall between the years 2000 and 2999")
     return moment
 
 
-def find_requests(user: User, args: Mapping[str, str], now: datetime) -> list[dict]:
+def find_requests(actor: Actor, args: Mapping[str, str], now: datetime) -> list[dict]:
     """GET requests: service_request_id (comma list), service_code, start_date, end_date, status."""
-    query = db.select(Ticket).filter(visible_filter(user, scope_codes(user)))
+    query = db.select(Ticket).filter(visible_filter(actor))
     ids = [i.strip() for i in (args.get("service_request_id") or "").split(",") if i.strip()]
     if ids:
         query = query.filter(Ticket.number.in_(ids[:MAX_RESULTS]))
@@ -148,9 +151,9 @@ def find_requests(user: User, args: Mapping[str, str], now: datetime) -> list[di
     return [request_dict(t, names) for t in tickets]
 
 
-def find_request(user: User, number: str) -> dict:
+def find_request(actor: Actor, number: str) -> dict:
     ticket = db.session.execute(
-        db.select(Ticket).filter(Ticket.number == number, visible_filter(user, scope_codes(user)))
+        db.select(Ticket).filter(Ticket.number == number[:32], visible_filter(actor))
     ).scalar_one_or_none()
     if ticket is None:
         raise Open311Error(404, f"no service request {number}")
@@ -203,10 +206,11 @@ def _full_name(first: str, last: str) -> str:
     return " ".join(part for part in (first, last) if part)
 
 
-def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxonomy, now: datetime) -> Submitted:
+def submit_request(actor: Actor, form: Mapping[str, str], parser, taxonomy: Taxonomy, now: datetime) -> Submitted:
     """POST requests: parse the description like any message, route it inside the caller's region,
     join an open duplicate or open a ticket. Returns the ticket and the Outbox rows to enqueue after commit."""
-    if user.role == "viewer":
+    home_code = actor.homes[0].code if actor.homes else None
+    if not may_create_in(actor, home_code):
         raise Open311Error(403, "this api_key may only read")
     description = (form.get("description") or "").strip()
     if not description:
@@ -236,9 +240,9 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
     elif lat is not None and not location.grid:
         location.grid = grid_at(lat, lng)
     for where in (location.grid, location.node):
-        if where and not in_scope(user, where):
+        if where and not may_create_in(actor, where):
             raise Open311Error(403, "the location is outside this api_key's region")
-    home = node_by_code(user.region_code)
+    home = node_by_code(home_code)
     if home is None:
         raise Open311Error(403, "this api_key's region no longer exists")
     reporter_grid = None
@@ -250,16 +254,18 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
             location.node = home.code
     name = _full_name((form.get("first_name") or "").strip()[:50], (form.get("last_name") or "").strip()[:50])
     reporter_id = (form.get("account_id") or form.get("device_id") or form.get("email") or "").strip()[:100] or None
-    external_id = f"{user.username}:{reporter_id}" if reporter_id else user.username
-    actor = f"api:{user.username}"
+    external_id = f"{actor.name}:{reporter_id}" if reporter_id else actor.name
+    label = actor.label  # staff:<username>, the channel (open311) recorded beside it
     phone = (form.get("phone") or "").strip()[:32] or None
     duplicate = find_duplicate(demand, location.grid or reporter_grid, now)
-    if duplicate is not None and (in_scope(user, duplicate.owner_code) or in_scope(user, duplicate.grid_code)):
+    if duplicate is not None and may_see(actor, duplicate):
         reporter = add_reporter(
             duplicate, channel="open311", external_id=external_id, demand=demand, name=name or None, now=now
         )
         reporter.phone = reporter.phone or phone
-        add_event(duplicate, "duplicate_joined", actor, note=(demand.description or "")[:500]).created_at = now
+        add_event(
+            duplicate, "duplicate_joined", label, note=(demand.description or "")[:500], channel=actor.channel
+        ).created_at = now
         notice = (
             f"同一事项已在办理（工单号 {duplicate.number}，承办：{owner_name(duplicate) or '责任单位'}），已并入该工单"
         )
@@ -272,7 +278,7 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
         reporter_id=external_id,
         reporter_grid=reporter_grid,
         reporter_name=name or None,
-        actor=actor,
+        actor=label,
     )
     ticket.fields = {**(ticket.fields or {}), "original_text": description}
     if lat is not None:

@@ -20,7 +20,7 @@ from web.api import bp
 
 
 def _actor() -> str:
-    return f"user:{g.user.username}"
+    return g.actor.label  # staff:<username>, as on every channel
 
 
 def _error(exc: BroadcastError):

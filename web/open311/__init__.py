@@ -17,6 +17,7 @@ from demand.taxonomy import Taxonomy, load_taxonomy
 from handlers.open311 import Open311Error, find_request, find_requests, services, submit_request
 from handlers.parsing import get_parser
 from models import db, utcnow
+from workflow.policy import staff_actor
 
 bp = Blueprint("open311", __name__)
 
@@ -108,6 +109,7 @@ def require_key() -> None:
     if user is None:
         raise Open311Error(403, "api_key is missing or invalid (use a token from `flask create-token`)")
     g.user = user
+    g.actor = staff_actor(user, "open311")
 
 
 # --- endpoints -----------------------------------------------------------------------------------------
@@ -144,20 +146,20 @@ def list_services(fmt: str):
 @bp.get(f"/requests.{FORMATS}")
 def list_requests(fmt: str):
     require_key()
-    return render(fmt, "service_requests", find_requests(g.user, request.args, utcnow()))
+    return render(fmt, "service_requests", find_requests(g.actor, request.args, utcnow()))
 
 
 @bp.get(f"/requests/<request_id>.{FORMATS}")
 def get_request(request_id: str, fmt: str):
     require_key()
-    return render(fmt, "service_requests", [find_request(g.user, request_id)])
+    return render(fmt, "service_requests", [find_request(g.actor, request_id)])
 
 
 @bp.post(f"/requests.{FORMATS}")
 def post_request(fmt: str):
     require_key()
     parser = get_parser(current_app.instance_path)
-    submitted = submit_request(g.user, request.form, parser, parser.taxonomy, utcnow())
+    submitted = submit_request(g.actor, request.form, parser, parser.taxonomy, utcnow())
     ids = [message.id for message in submitted.outbox]
     db.session.commit()
     for outbox_id in ids:
