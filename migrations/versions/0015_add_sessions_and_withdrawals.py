@@ -3,7 +3,7 @@
 Console sign-ins held on the server (staff_sessions: logout, a password change and deactivation end them
 at once); API tokens that expire or are revoked; a reporter who withdrew from a joined ticket.
 
-Revision ID: 0004
+Revision ID: 0015
 Revises: 0003
 Create Date: 2026-12-04
 
@@ -15,7 +15,7 @@ from alembic import op
 import models.base
 
 # revision identifiers, used by Alembic.
-revision = "0004"
+revision = "0015"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
