@@ -3,6 +3,7 @@ never a 500 (an overflowing integer, a date the arithmetic cannot reach, control
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
@@ -33,7 +34,7 @@ def bounded_int(args: Mapping[str, str], name: str, default: int, low: int, high
     if raw is None or str(raw).strip() == "":
         return default
     text = str(raw).strip()
-    if len(text) > 12 or not text.lstrip("-").isdigit():
+    if len(text) > 12 or not re.fullmatch(r"-?[0-9]+", text):
         raise InputError(f"{name} must be an integer between {low} and {high}")
     value = int(text)
     if clamp:
