@@ -85,7 +85,9 @@ def request_dict(ticket: Ticket, names: Mapping[str, str]) -> dict:
         "requested_datetime": _iso(ticket.created_at),
         "updated_datetime": _iso(ticket.updated_at or ticket.created_at),
         "expected_datetime": _iso(ticket.due_at) if status == "open" else "",
-        "address": mask_text(ticket.location_text or ticket.place or "", names=[r.name for r in ticket.reporters if r.name]),
+        "address": mask_text(
+            ticket.location_text or ticket.place or "", names=[r.name for r in ticket.reporters if r.name]
+        ),
         "address_id": ticket.grid_code or "",
         "zipcode": "",
         "lat": ticket.lat if ticket.lat is not None else "",

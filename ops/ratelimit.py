@@ -93,7 +93,9 @@ def login_limited(username: str, trusted_device: bool = False) -> bool:
     counts = _count(*keys)
     if counts is None:
         return False
-    over = counts[0] > config["RATE_LIMIT_LOGIN_IP"] or (len(counts) > 1 and counts[1] > config["RATE_LIMIT_LOGIN_USER"])
+    over = counts[0] > config["RATE_LIMIT_LOGIN_IP"] or (
+        len(counts) > 1 and counts[1] > config["RATE_LIMIT_LOGIN_USER"]
+    )
     if over:
         metrics.incr("rate_limited", "login")
     return over

@@ -129,6 +129,7 @@ def _build() -> dict[tuple[str, str, str, str], bool]:
     table: dict[tuple[str, str, str, str], bool] = {}
     for channel, (roles, actions) in CHANNELS.items():
         for role in roles:
+            relations: tuple[str, ...]
             if role == RESIDENT_ROLE:
                 by_relation, relations = _RESIDENT, RESIDENT_RELATIONS
             elif role == MEMBER_ROLE:
@@ -323,7 +324,9 @@ def check(actor: str | Actor, action: str, ticket: Ticket, params: dict | None =
     if not allowed(actor.role, rel, action, actor.channel):
         if actor.role in READ_ONLY_ROLES:
             raise ActionRefused(403, "只读账号只能查看")
-        raise ActionRefused(403, "该工单不在您的管辖范围内" if rel != CO_HANDLER else "协办单位只能签收或退回本单位的部分")
+        raise ActionRefused(
+            403, "该工单不在您的管辖范围内" if rel != CO_HANDLER else "协办单位只能签收或退回本单位的部分"
+        )
     params = params if params is not None else {}
     if action in ("sign", "return"):
         _check_handler_part(actor, rel, ticket, params)

@@ -47,7 +47,13 @@ STAFF_STATUS_LABELS: dict[str, str] = {
 }
 CHANNEL_LABELS = {"mp": "公众号", "wecom": "企业微信", "open311": "Open311", "console": "工作台"}
 # The channel a staff action came through (event data "channel"; policy.CHANNELS).
-ACTOR_CHANNEL_LABELS = {"api": "接口", "console": "工作台", "wecom": "企业微信", "open311": "Open311", "resident": "公众号"}
+ACTOR_CHANNEL_LABELS = {
+    "api": "接口",
+    "console": "工作台",
+    "wecom": "企业微信",
+    "open311": "Open311",
+    "resident": "公众号",
+}
 EVENT_LABELS = {
     "created": "受理",
     "assigned": "派单",
@@ -359,7 +365,14 @@ def routing_reason(reason: str | None) -> str:
 def _actor_label(actor: str, unmasked: bool) -> str:
     kind, _, ident = (actor or "").partition(":")
     # "user:" and "api:" are how older rows named staff accounts (today: staff:<username>, channel apart).
-    labels = {"staff": "工作人员", "user": "工作人员", "api": "工作人员", "resident": "居民", "officer": "信息员", "system": "系统"}
+    labels = {
+        "staff": "工作人员",
+        "user": "工作人员",
+        "api": "工作人员",
+        "resident": "居民",
+        "officer": "信息员",
+        "system": "系统",
+    }
     if kind in ("resident", "officer") and ident and not unmasked:
         ident = ident[:4] + "…"
     label = labels.get(kind, kind)
@@ -505,9 +518,7 @@ def ticket_page(ticket: Ticket, actor: Actor, now: datetime) -> dict:
         text = value if isinstance(value, str) else str(value)
         fields[key] = text if unmasked else (mask_name(text) if key == "reporter" else mask(text))
     actions = [
-        name
-        for name, statuses in ACTION_STATUSES.items()
-        if ticket.status in statuses and may(actor, name, ticket)
+        name for name, statuses in ACTION_STATUSES.items() if ticket.status in statuses and may(actor, name, ticket)
     ]
     return {
         "ticket": ticket,

@@ -77,7 +77,12 @@ def make_ticket(app, relation: str, status: str, openid: str = "oMatrix") -> tup
         elif relation == ESCALATED:
             ticket.owner_code = COMMUNITY
         elif relation == SENSITIVE:
-            ticket.category, ticket.subcategory, ticket.owner_code, ticket.closable_tier = "纪检监察", None, COUNTY, "county"
+            ticket.category, ticket.subcategory, ticket.owner_code, ticket.closable_tier = (
+                "纪检监察",
+                None,
+                COUNTY,
+                "county",
+            )
         ticket.status = status
         if status == S.RESOLVED:
             ticket.resolved_at = utcnow()
@@ -99,9 +104,13 @@ def snapshot(app, ticket_id: int) -> tuple:
 def new_events(app, ticket_id: int, before: tuple) -> list[str]:
     """Kinds of the events written since `before` (a snapshot) was taken."""
     with app.app_context():
-        kinds = db.session.execute(
-            db.select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
-        ).scalars().all()
+        kinds = (
+            db.session.execute(
+                db.select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+            )
+            .scalars()
+            .all()
+        )
     return list(kinds[before[3] :])
 
 
@@ -115,10 +124,7 @@ def _params(action: str, home: str, into: str) -> dict:
 
 NOTE_ACTIONS = ("resolve", "request_info", "return", "close")
 STAFF_CASES = [
-    (channel, role, relation)
-    for channel in ("api", "console")
-    for role in STAFF_ROLES
-    for relation in STAFF_RELATIONS
+    (channel, role, relation) for channel in ("api", "console") for role in STAFF_ROLES for relation in STAFF_RELATIONS
 ]
 
 
@@ -353,11 +359,14 @@ def test_closable_tier_holds_for_close_too(region):
         response = client.post(f"/api/tickets/{ticket_id}/actions", json=body, headers=headers)
         assert response.status_code == 409 and "社区" in response.get_json()["message"]
     assert snapshot(region, ticket_id) == before
-    assert client.post(
-        f"/api/tickets/{ticket_id}/actions", json={"action": "escalate"}, headers=headers
-    ).status_code == 200
+    assert (
+        client.post(f"/api/tickets/{ticket_id}/actions", json={"action": "escalate"}, headers=headers).status_code
+        == 200
+    )
     town = auth(token_for(region, "staff", TOWN))
-    response = client.post(f"/api/tickets/{ticket_id}/actions", json={"action": "close", "note": "已处理"}, headers=town)
+    response = client.post(
+        f"/api/tickets/{ticket_id}/actions", json={"action": "close", "note": "已处理"}, headers=town
+    )
     assert response.status_code == 200  # the community owns it now, inside the town's area
 
 

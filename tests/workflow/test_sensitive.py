@@ -74,7 +74,9 @@ def test_a_grid_officer_cannot_query_or_close_it_through_wecom(region, client, f
     for key, value in wecom_settings().items():
         monkeypatch.setitem(region.config, key, value)
     ticket = _complaint(region)
-    for n, text in enumerate((f"查询 {ticket.number}", "查询", f"签收 {ticket.number}", f"办结 {ticket.number} 举报不实")):
+    for n, text in enumerate(
+        (f"查询 {ticket.number}", "查询", f"签收 {ticket.number}", f"办结 {ticket.number} 举报不实")
+    ):
         query, body = app_push(app_text_xml("zhangwy", text, 6_100_000 + n))
         assert client.post(f"/wechat/work?{query}", data=body, content_type="text/xml").status_code == 200
     run_jobs()

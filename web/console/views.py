@@ -156,7 +156,11 @@ def _period(args) -> tuple[datetime, datetime, date, date, str | None]:
     error = None
     try:
         last = date.fromisoformat(args["to"].strip()) if args.get("to") else today
-        first = date.fromisoformat(args["from"].strip()) if args.get("from") else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+        first = (
+            date.fromisoformat(args["from"].strip())
+            if args.get("from")
+            else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+        )
         if not (MIN_YEAR <= first.year <= MAX_YEAR and MIN_YEAR <= last.year <= MAX_YEAR):
             raise ValueError("out of range")
     except (ValueError, OverflowError):

@@ -85,7 +85,10 @@ def test_the_admin_page_lists_and_takes_access_away(region):
     assert "新密码（只显示这一次）" in shown
     assert victim.get("/console/").status_code == 302
     # revoke the token, then deactivate
-    assert admin.post(f"/console/admin/users/{user_id}/tokens/{token_id}/revoke", data={"csrf_token": csrf}).status_code == 303
+    assert (
+        admin.post(f"/console/admin/users/{user_id}/tokens/{token_id}/revoke", data={"csrf_token": csrf}).status_code
+        == 303
+    )
     assert region.test_client().get("/api/tickets", headers=auth(token)).status_code == 401
     assert admin.post(f"/console/admin/users/{user_id}/deactivate", data={"csrf_token": csrf}).status_code == 303
     assert "已停用" in admin.get("/console/admin/users").get_data(as_text=True)
@@ -155,7 +158,9 @@ def test_behind_a_trusted_proxy_https_comes_from_x_forwarded_proto(database_url,
     from app import create_app
     from tests.conftest import settings_for_tests
 
-    proxied = create_app("test", overrides=settings_for_tests(database_url, redis_url, fake_api.base_url, TRUSTED_PROXIES=1))
+    proxied = create_app(
+        "test", overrides=settings_for_tests(database_url, redis_url, fake_api.base_url, TRUSTED_PROXIES=1)
+    )
     response = proxied.test_client().get("/console/login", headers={"X-Forwarded-Proto": "https"})
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("civic_console="))
     assert "Secure" in cookie
@@ -174,5 +179,7 @@ def test_next_with_crlf_or_spaces_falls_back_to_the_queue(region, client):
         assert response.status_code in (302, 429) and "\n" not in response.headers.get("Location", "")
         if response.status_code == 302:
             assert response.headers["Location"].endswith("/console/")
-            client.post("/console/logout", data={"csrf_token": csrf_from(client.get("/console/").get_data(as_text=True))})
+            client.post(
+                "/console/logout", data={"csrf_token": csrf_from(client.get("/console/").get_data(as_text=True))}
+            )
             token = csrf_from(client.get("/console/login").get_data(as_text=True))
