@@ -19,7 +19,7 @@ but not do this.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import product
 
 from sqlalchemy import ColumnElement
@@ -172,7 +172,6 @@ class Actor:
     channel: str
     homes: tuple[Home, ...] = ()
     user_id: int | None = None
-    data: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def label(self) -> str:
@@ -210,10 +209,6 @@ def resident_actor(openid: str) -> Actor:
 
 def system_actor(name: str) -> Actor:
     return Actor("system", name, "system", "system")
-
-
-def channel_of(actor: str | Actor) -> str | None:
-    return actor.channel if isinstance(actor, Actor) else None
 
 
 # --- sensitive categories --------------------------------------------------------------------------------

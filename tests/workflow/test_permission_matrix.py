@@ -384,3 +384,38 @@ def test_sign_via_wecom_does_not_resolve_a_county_complaint_for_a_grid_officer(w
 def test_every_staff_action_a_channel_offers_is_tried_in_a_state_that_accepts_it():
     offered = {action for _, actions in CHANNELS.values() for action in actions} - {"cancel"}
     assert offered == set(STATE)
+
+
+def test_merge_into_another_towns_ticket_is_refused_and_changes_neither(region, client):
+    mine, _ = make_ticket(region, OWN, S.ASSIGNED)
+    with region.app_context():
+        demand = get_parser(region.instance_path).parse("西环路农贸市场门口垃圾没人清理")
+        theirs = create_ticket(
+            demand=demand, channel="mp", now=utcnow(), reporter_channel="mp", reporter_id="oHexi", actor="system:test"
+        )
+        db.session.commit()
+        theirs_id, theirs_number = theirs.id, theirs.number
+        assert theirs.owner_code.startswith(OTHER_TOWN)
+    before = (snapshot(region, mine), snapshot(region, theirs_id))
+    headers = auth(token_for(region, "staff", GRID))
+    for into in (theirs_number, theirs_id):
+        body = {"action": "merge", "into": into}
+        response = client.post(f"/api/tickets/{mine}/actions", json=body, headers=headers)
+        assert response.status_code in (400, 403)
+    assert (snapshot(region, mine), snapshot(region, theirs_id)) == before
+
+
+def test_a_sensitive_complaint_cannot_be_sent_or_summoned_down(region, client):
+    ticket_id, _ = make_ticket(region, SENSITIVE, S.ASSIGNED)
+    headers = auth(token_for(region, "admin", COUNTY))
+    before = snapshot(region, ticket_id)
+    for body in (
+        {"action": "assign", "node": GRID},
+        {"action": "assign", "node": TOWN},
+        {"action": "summon", "handlers": [{"node": GRID, "role": "co"}]},
+    ):
+        response = client.post(f"/api/tickets/{ticket_id}/actions", json=body, headers=headers)
+        assert response.status_code == 403, body
+    assert snapshot(region, ticket_id) == before
+    response = client.post(f"/api/tickets/{ticket_id}/actions", json={"action": "sign"}, headers=headers)
+    assert response.status_code == 200  # the county office works it
