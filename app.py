@@ -33,6 +33,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app.config["REDIS_URL"] = resolve_redis_url(app.config["REDIS_URL"], app.instance_path)
     app.extensions["redis"] = redis_from_url(app.config["REDIS_URL"])
 
+    from web.inputs import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter  # an id past a database integer is a 404, not a 500
     from bot.official_account import bp as official_account_bp
     from bot.wecom import bp as wecom_bp
     from web.api import bp as api_bp
@@ -57,10 +60,34 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
+    _json_404_under_api(app)
     from cli import register_commands
 
     register_commands(app)
     return app
+
+
+def _json_404_under_api(app: Flask) -> None:
+    """A URL under /api/ (or /open311/v2/) that matches no route (an id past a database integer, say) answers
+    JSON like the rest of that API. An app-level 404 handler is consulted before a blueprint's catch-all handler, so for
+    any other request it hands the error to the blueprint's own handler (the console's error page)."""
+    from flask import jsonify, request
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        if request.path.startswith("/api/"):
+            return jsonify(error="not_found", message="no such resource, or it is outside your area"), 404
+        if request.path.startswith("/open311/v2/"):  # GeoReport clients read errors in the spec's shape
+            from web.open311 import outside_the_routes
+
+            return outside_the_routes(exc)
+        for name in request.blueprints:
+            for code in (404, None):
+                for cls in type(exc).__mro__:
+                    handler = app.error_handler_spec.get(name, {}).get(code, {}).get(cls)
+                    if handler is not None:
+                        return handler(exc)
+        return exc
 
 
 def _init_migrations(app: Flask, db) -> None:

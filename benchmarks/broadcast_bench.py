@@ -110,7 +110,7 @@ def accept(app) -> tuple[int, dict, float]:
             }
         )
         broadcast, counts = create_broadcast(
-            request, actor="user:bench", caller_role="admin", caller_region="990100", now=utcnow(), limit=4
+            request, actor="staff:bench", caller_role="admin", caller_region="990100", now=utcnow(), limit=4
         )
         db.session.commit()
         enqueue_fan_out(broadcast.id)

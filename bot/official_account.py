@@ -72,6 +72,10 @@ def _decode_push() -> dict:
     text = check_xml_shape(body)
     if request.args.get("encrypt_type", "raw").lower() == "aes":
         text = _decrypt(text)
+    elif config["WECHAT_AES_KEY"] and config.get("WECHAT_MSG_MODE", "safe") != "compatible":
+        # 安全模式: the query signature does not cover the body, so a plaintext body would let one captured
+        # URL carry forged messages in anyone's name. Only the encrypted, msg_signature-checked form counts.
+        raise RejectedPush(400, "plaintext push refused: WECHAT_AES_KEY is set (safe mode)")
     try:
         message = parse_message(text)
     except Exception as exc:  # xmltodict/expat raise several types for malformed XML

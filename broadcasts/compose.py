@@ -39,10 +39,10 @@ from models import (
 )
 from models.broadcast import FINAL_BROADCAST_STATUSES
 from models.region import MEMBER_ROLES
+from workflow.policy import PUBLISHER_ROLES  # the one policy says who may publish (and where: may_broadcast_to)
 
 CHANNELS = ("mp", "wecom_app", "group")
 CHANNEL_LABELS = {"mp": "公众号群发", "wecom_app": "企业微信应用消息", "group": "分级工作群"}
-PUBLISHER_ROLES = frozenset({"admin", "staff"})
 TITLE_MAX = 64
 BODY_MAX = 1500
 
@@ -177,6 +177,7 @@ def create_broadcast(
     if caller_role not in PUBLISHER_ROLES:
         raise BroadcastError(403, "forbidden", "only admin and staff accounts may publish notices")
     try:
+        # Every audience region inside the caller's area: workflow.policy.may_broadcast_to, as one query.
         nodes = resolve_regions(request.regions, caller_region)
     except AudienceError as exc:
         raise BroadcastError(exc.status, exc.error, str(exc)) from None

@@ -6,13 +6,16 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from cli import broadcasts, check_config, menu, parser_commands, region, sweep, users, worker
+    from cli import broadcasts, check_config, menu, parser_commands, region, security, sweep, users, worker
 
     app.cli.add_command(region.import_region_command)
     app.cli.add_command(region.load_demo_command)
     app.cli.add_command(region.import_members_command)
     app.cli.add_command(users.create_user_command)
     app.cli.add_command(users.create_token_command)
+    app.cli.add_command(users.revoke_token_command)
+    app.cli.add_command(users.deactivate_user_command)
+    app.cli.add_command(security.security_table_command)
     app.cli.add_command(worker.worker_command)
     app.cli.add_command(check_config.check_config_command)
     app.cli.add_command(worker.recover_command)

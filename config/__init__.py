@@ -53,6 +53,13 @@ class Config:
     RATE_LIMIT_REFUSED_IP = 60
     RATE_LIMIT_LOGIN_IP = 30
     RATE_LIMIT_LOGIN_USER = 10
+    # Console sign-in throttling (accounts.throttle): after this many failures for one name (or ten times
+    # as many from one address) each further try waits twice as long, up to the cap; never a lock-out.
+    LOGIN_FREE_FAILURES = 5
+    LOGIN_MAX_DELAY = 60
+    # Official account message mode when WECHAT_AES_KEY is set: "safe" (安全模式: plaintext pushes are
+    # refused) or "compatible" (兼容模式: plaintext pushes are accepted too).
+    WECHAT_MSG_MODE = "safe"
     # Reverse proxies (nginx) in front that set X-Forwarded-For/-Proto; 0 trusts no such header.
     TRUSTED_PROXIES = 0
     LOG_FORMAT = "text"  # text | json
@@ -78,10 +85,11 @@ class Config:
     # Image/voice/location messages join the resident's ticket if it is at most this old (seconds).
     ATTACH_WINDOW = 2 * 60 * 60
     TIMEZONE = COUNTY_TIMEZONE
-    # Console sessions: cookies only over HTTPS (browsers also accept them on http://localhost),
-    # never readable by scripts, not sent on cross-site requests; a working day long.
+    # Console sessions (held on the server, accounts.sessions): the cookie is `Secure` when the request came
+    # over HTTPS (directly, or through TRUSTED_PROXIES' X-Forwarded-Proto) and always in production
+    # (bot.sessions); never readable by scripts, not sent on cross-site requests; a working day long.
     SESSION_COOKIE_NAME = "civic_console"
-    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_SECURE = False
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 12 * 60 * 60
@@ -140,7 +148,7 @@ class TestConfig(Config):
 
 
 class ProductionConfig(Config):
-    pass
+    SESSION_COOKIE_SECURE = True
 
 
 configs = {"development": DevelopmentConfig, "test": TestConfig, "production": ProductionConfig}
@@ -152,6 +160,7 @@ _ENV_KEYS = (
     "WECHAT_APPID",
     "WECHAT_SECRET",
     "WECHAT_AES_KEY",
+    "WECHAT_MSG_MODE",
     "WECHAT_API_BASE",
     "WECHAT_TEMPLATE_ID",
     "WECOM_CORP_ID",
@@ -186,6 +195,8 @@ _INT_ENV_KEYS = (
     "RATE_LIMIT_REFUSED_IP",
     "RATE_LIMIT_LOGIN_IP",
     "RATE_LIMIT_LOGIN_USER",
+    "LOGIN_FREE_FAILURES",
+    "LOGIN_MAX_DELAY",
     "TRUSTED_PROXIES",
     "OPEN311_READ_REQUIRES_KEY",
     "MEDIA_MAX_BYTES",
@@ -235,6 +246,8 @@ def validate(settings: dict) -> None:
         value = settings.get(key)
         if value:
             check_aes_key(key, value)
+    if settings.get("WECHAT_MSG_MODE", "safe") not in ("safe", "compatible"):
+        raise ConfigError(f"WECHAT_MSG_MODE must be safe or compatible, got {settings.get('WECHAT_MSG_MODE')!r}")
     if settings.get("WECHAT_AES_KEY") and not settings.get("WECHAT_APPID"):
         raise ConfigError("WECHAT_AES_KEY is set but WECHAT_APPID is not: safe mode needs the AppID")
     if settings.get("WECOM_AES_KEY") and not settings.get("WECOM_CORP_ID"):

@@ -1,4 +1,9 @@
-"""Resident commands on the official account: 查询, 取消, 帮助, 退订通知 / 订阅通知 / 政策通知."""
+"""Resident commands on the official account: 查询, 取消, 帮助, 退订通知 / 订阅通知 / 政策通知.
+
+What a resident may see and do is workflow.policy's answer like on every channel: their own tickets only
+(as an active reporter). 取消 acts on the resident's own participation: it withdraws this resident, and
+the ticket itself is cancelled only when they were its last reporter and nobody has acted on it yet.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,12 @@ import re
 from broadcasts.compose import recent_notices, set_notices
 from models import OPEN_STATUSES, STATUS_LABELS, Ticket, TicketStatus, add_event, db, ticket_by_number
 from workflow import replies
+from workflow.policy import active_reporters, may, resident_actor, visible_filter
+
+# Timeline entries that mean someone (staff, an officer) took the ticket up; the system's own routing does not.
+HANDLED_KINDS = frozenset(
+    {"sign", "start", "resolve", "assign", "escalate", "summon", "return", "request_info", "merge", "reopen", "close"}
+)
 
 _COMMAND = re.compile(r"^\s*(查询|查看|进度|取消|撤回|帮助|help|\?|？)\s*[:：]?\s*([0-9A-Za-z]*)\s*$", re.IGNORECASE)
 
@@ -50,9 +61,9 @@ def _notices(intake, on: bool) -> None:
         intake.reply(replies.NOTICES_OFF if changed else replies.NOTICES_ALREADY_OFF, kind="notices_off")
 
 
-def _own_ticket(intake, number: str) -> Ticket | None:
-    ticket = ticket_by_number(number)
-    if ticket is None or not any(r.external_id == intake.resident.openid for r in ticket.reporters):
+def _own_ticket(intake, number: str, action: str = "view") -> Ticket | None:
+    ticket = ticket_by_number(number[:32])
+    if ticket is None or not may(resident_actor(intake.resident.openid), action, ticket):
         return None  # another resident's ticket is "not found", never disclosed
     return ticket
 
@@ -66,7 +77,7 @@ def _query(intake, number: str) -> None:
         db.session.execute(
             db.select(Ticket)
             .filter(
-                Ticket.reporters.any(external_id=intake.resident.openid),
+                visible_filter(resident_actor(intake.resident.openid)),
                 Ticket.status.in_(list(OPEN_STATUSES) + [TicketStatus.RESOLVED]),
             )
             .order_by(Ticket.created_at.desc())
@@ -80,15 +91,28 @@ def _query(intake, number: str) -> None:
 
 
 def _cancel(intake, number: str) -> None:
-    ticket = _own_ticket(intake, number)
+    ticket = _own_ticket(intake, number, "cancel")
     if ticket is None:
         intake.reply(replies.NOT_FOUND, kind="cancel")
         return
     if not ticket.is_open:
         intake.reply(replies.CANNOT_CANCEL.format(number=number, status=STATUS_LABELS[ticket.status]), kind="cancel")
         return
-    ticket.status = TicketStatus.CANCELLED
-    add_event(ticket, "cancelled", f"resident:{intake.resident.openid}").created_at = intake.now
+    openid = intake.resident.openid
+    mine = [r for r in active_reporters(ticket) if r.channel == "mp" and r.external_id == openid]
+    others = [r for r in active_reporters(ticket) if r not in mine]
+    acted = any(event.kind in HANDLED_KINDS for event in ticket.events)
     if intake.resident.pending_ticket_id == ticket.id:
         intake.resident.pending_ticket_id = intake.resident.pending_field = intake.resident.pending_until = None
+    if others or acted:
+        # Others still wait for it, or staff already took it up: only this resident's report is withdrawn.
+        for reporter in mine:
+            reporter.withdrawn_at = intake.now
+        add_event(
+            ticket, "withdrawn", f"resident:{openid}", remaining=len(others), channel="resident"
+        ).created_at = intake.now
+        intake.reply(replies.WITHDRAWN.format(number=number), kind="cancel")
+        return
+    ticket.status = TicketStatus.CANCELLED
+    add_event(ticket, "cancelled", f"resident:{openid}", channel="resident").created_at = intake.now
     intake.reply(replies.CANCELLED.format(number=number), kind="cancel", ticket=ticket)

@@ -182,10 +182,12 @@ def _join_duplicate(intake: Intake, ticket: Ticket, demand) -> Ticket:
     """The same streetlight, reported again: one ticket that keeps every reporter."""
     resident = intake.resident
     already = db.session.execute(
-        db.select(TicketReporter.id).filter_by(ticket_id=ticket.id, external_id=resident.openid).limit(1)
-    ).first()
+        db.select(TicketReporter).filter_by(ticket_id=ticket.id, external_id=resident.openid).limit(1)
+    ).scalar_one_or_none()
     if already is None:
         add_reporter(ticket, channel="mp", external_id=resident.openid, demand=demand, now=intake.now)
+    elif already.withdrawn_at is not None:
+        already.withdrawn_at = None  # they withdrew, and now report it again: they hear of it again
     add_event(
         ticket, "duplicate_joined", f"resident:{resident.openid}", note=(demand.description or "")[:500]
     ).created_at = intake.now

@@ -5,8 +5,10 @@ active region member with that `wecom_userid`; anyone else is refused politely a
 
 - A report (free text or the bracket format 【事项】【地点】【诉求人】【电话】【紧急】) becomes a ticket with
   channel "wecom", the officer as reporter and their grid as the default location; the groups are told.
-- "查询 <工单号>" answers for tickets in the officer's region subtree only ("查询" alone: their open ones).
-- "签收 <工单号>", "办结 <工单号> <说明>" act through the workflow (workflow.transitions.apply_action).
+- "查询 <工单号>" answers for tickets workflow.policy lets the officer see ("查询" alone: their open ones).
+- "签收 <工单号>", "办结 <工单号> <说明>" act through the workflow (workflow.transitions.apply_action), which
+  asks workflow.policy like every channel: the ticket must be the officer's (owner node, or a summoned
+  co-handler for 签收), sensitive categories stay with their office, and 办结 keeps the closable tier.
 
 Replies: the app's messages for "wecom" (Outbox channel wecom_app); for the bot, one answer through the
 message's response_url (Outbox channel wecom_bot; the URL takes a single post, so one reply per message).
@@ -29,16 +31,16 @@ from models import (
     Outbox,
     RegionNode,
     Ticket,
-    TicketHandler,
     add_event,
     db,
     node_by_code,
     ticket_by_number,
 )
 from workflow.group_notices import notify_groups
+from workflow.policy import ActionRefused, Actor, may_see, officer_actor, visible_filter
 from workflow.replies import local_time
 from workflow.tickets import add_reporter, create_ticket, find_duplicate
-from workflow.transitions import ActionRefused, apply_action
+from workflow.transitions import apply_action
 
 CHANNELS = frozenset({"wecom", "wecom_bot"})
 
@@ -80,13 +82,14 @@ class OfficerIntake:
         return f"officer:{self.userid}"
 
     @property
-    def home(self) -> RegionNode:
+    def policy_actor(self) -> Actor:
+        """The officer as workflow.policy sees them: a member of each node they belong to, on WeCom."""
+        return officer_actor(self.userid, [m.node for m in self.members], self.inbound.channel)
+
+    @property
+    def home(self):
         """The officer's deepest node (their grid, when they have one)."""
         return max((m.node for m in self.members), key=lambda node: len(node.path))
-
-    def in_scope(self, code: str | None) -> bool:
-        node = node_by_code(code)
-        return node is not None and any(node.path.startswith(m.node.path) for m in self.members)
 
     def reply(self, text: str, kind: str = "reply", ticket: Ticket | None = None) -> None:
         response_url = (self.inbound.payload or {}).get("response_url")
@@ -173,6 +176,8 @@ def _report(intake: OfficerIntake, text: str) -> None:
         # An officer above grid level: their own node is the default place, not county intake.
         demand = replace(demand, location=replace(demand.location, node=home.code, source="reporter"))
     duplicate = find_duplicate(demand, demand.location.grid or grid, intake.now)
+    if duplicate is not None and not may_see(intake.policy_actor, duplicate):
+        duplicate = None  # e.g. a complaint about officials: its number and owner are not told below its office
     if duplicate is not None:
         if not any(r.channel == "wecom" and r.external_id == intake.userid for r in duplicate.reporters):
             add_reporter(
@@ -229,40 +234,29 @@ def ticket_summary(ticket: Ticket) -> str:
     return "\n".join(lines)
 
 
-def _scoped_ticket(intake: OfficerIntake, number: str) -> tuple[Ticket | None, str | None]:
-    """The ticket if it is in the officer's region (as owner, grid or summoned handler), and the handler
-    node through which it is theirs when that is how."""
-    ticket = ticket_by_number(number)
-    if ticket is None:
-        return None, None
-    if intake.in_scope(ticket.owner_code) or intake.in_scope(ticket.grid_code):
-        return ticket, None
-    handler = next(
-        (
-            h
-            for h in db.session.execute(db.select(TicketHandler).filter_by(ticket_id=ticket.id)).scalars()
-            if intake.in_scope(h.node_code)
-        ),
-        None,
-    )
-    return (ticket, handler.node_code) if handler is not None else (None, None)
+def _visible_ticket(intake: OfficerIntake, number: str) -> Ticket | None:
+    """The ticket when workflow.policy lets this officer see it; otherwise "not found" (no hint)."""
+    ticket = ticket_by_number(number[:32])
+    if ticket is None or not may_see(intake.policy_actor, ticket):
+        return None
+    return ticket
 
 
 def _query(intake: OfficerIntake, number: str) -> None:
     if number:
-        ticket, _ = _scoped_ticket(intake, number)
+        ticket = _visible_ticket(intake, number)
         intake.reply(ticket_summary(ticket) if ticket else NOT_FOUND.format(number=number), kind="query")
         return
-    paths = [m.node.path for m in intake.members]
-    codes = list(
-        db.session.execute(
-            db.select(RegionNode.code).filter(db.or_(*(RegionNode.path.startswith(p) for p in paths)))
-        ).scalars()
-    )
+    actor = intake.policy_actor
+    owned = [h.code for h in actor.homes]
     tickets = list(
         db.session.execute(
             db.select(Ticket)
-            .filter(Ticket.owner_code.in_(codes), Ticket.status.in_(list(OPEN_STATUSES)))
+            .filter(
+                visible_filter(actor),
+                Ticket.owner_code.in_(_area(owned)),
+                Ticket.status.in_(list(OPEN_STATUSES)),
+            )
             .order_by(Ticket.due_at.asc())
             .limit(10)
         ).scalars()
@@ -279,15 +273,29 @@ def _query(intake: OfficerIntake, number: str) -> None:
     intake.reply("\n".join(lines), kind="query")
 
 
+def _area(codes: list[str]) -> list[str]:
+    nodes = [node_by_code(code) for code in codes]
+    paths = [n.path for n in nodes if n is not None]
+    if not paths:
+        return []
+    return list(
+        db.session.execute(
+            db.select(RegionNode.code).filter(db.or_(*(RegionNode.path.startswith(p) for p in paths)))
+        ).scalars()
+    )
+
+
 def _act(intake: OfficerIntake, number: str, action: str, note: str | None) -> None:
     verb = {"sign": "签收", "resolve": "办结"}[action]
-    ticket, handler_node = _scoped_ticket(intake, number)
+    ticket = _visible_ticket(intake, number)
     if ticket is None:
         intake.reply(NOT_FOUND.format(number=number), kind=action)
         return
-    params: dict[str, Any] = {"node": handler_node} if handler_node else {}
+    params: dict[str, Any] = {}
     try:
-        queued = apply_action(ticket, action, intake.actor, intake.now, note=note, **params)
+        # workflow.policy decides (through apply_action): whose part is signed comes from the ticket's
+        # co-handlers and the officer's nodes, never from the message.
+        queued = apply_action(ticket, action, intake.policy_actor, intake.now, note=note, **params)
     except ActionRefused as refused:
         db.session.expire(ticket)  # the action changes nothing when it refuses; drop anything half-set
         intake.reply(f"工单{number}无法{verb}：{refused.reason}", kind=action)

@@ -25,15 +25,15 @@ from models import (
     TicketEvent,
     TicketReporter,
     TicketStatus,
-    User,
     add_event,
     db,
     node_by_code,
 )
 from ops.privacy import mask_name, mask_text
 from workflow.group_notices import notify_groups
+from workflow.policy import Actor, may_create_in, may_see, visible_filter
 from workflow.rules.geo import contains, distance_km
-from workflow.scope import in_scope, node_names, scope_codes, visible_filter
+from workflow.scope import node_names
 from workflow.tickets import add_reporter, create_ticket, find_duplicate, grid_nodes, owner_name
 
 DEFAULT_DAYS = 90  # GeoReport v2: without dates, the last 90 days
@@ -223,6 +223,8 @@ def parse_moment(name: str, value: str | None) -> datetime | None:
         raise Open311Error(400, f"{name} must be a W3C/ISO 8601 datetime, e.g. 2026-11-01T00:00:00+08:00") from None
     if moment.tzinfo is None:
         raise Open311Error(400, f"{name} needs a UTC offset, e.g. 2026-11-01T00:00:00+08:00")
+    if not 2000 <= moment.year <= 2999:  # nothing outside is stored; year 1 or 9999 overflows an offset
+        raise Open311Error(400, f"{name} must fall between the years 2000 and 2999")
     return moment
 
 
@@ -242,9 +244,9 @@ def window(args: Mapping[str, str], now: datetime) -> tuple[datetime | None, dat
     return start, end
 
 
-def _visible(viewer: User | None):
+def _visible(viewer: Actor | None):
     if viewer is not None:
-        return visible_filter(viewer, scope_codes(viewer))
+        return visible_filter(viewer)
     return db.or_(Ticket.category.is_(None), Ticket.category.not_in(PRIVATE_GROUPS))
 
 
@@ -252,7 +254,7 @@ def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def find_requests(viewer: User | None, args: Mapping[str, str], now: datetime, taxonomy: Taxonomy) -> list[dict]:
+def find_requests(viewer: Actor | None, args: Mapping[str, str], now: datetime, taxonomy: Taxonomy) -> list[dict]:
     """GET requests: service_request_id (comma list, overrides the rest), service_code, start_date,
     end_date (on requested_datetime), status."""
     query = db.select(Ticket).filter(Ticket.number.is_not(None), _visible(viewer))
@@ -345,7 +347,7 @@ def public_notes(ticket_ids: list[int]) -> dict[int, str]:
     return {ticket_id: note for ticket_id, note in rows if note.strip()}
 
 
-def find_request(viewer: User | None, number: str, taxonomy: Taxonomy) -> dict:
+def find_request(viewer: Actor | None, number: str, taxonomy: Taxonomy) -> dict:
     ticket = db.session.execute(
         db.select(Ticket).filter(Ticket.number == number, _visible(viewer))
     ).scalar_one_or_none()
@@ -354,7 +356,7 @@ def find_request(viewer: User | None, number: str, taxonomy: Taxonomy) -> dict:
     return _requests([ticket], taxonomy)[0]
 
 
-def find_token(viewer: User | None, token: str) -> dict:
+def find_token(viewer: Actor | None, token: str) -> dict:
     """GET tokens/{token}: requests are created at once, so a token is the service_request_id itself."""
     ticket = db.session.execute(db.select(Ticket).filter(Ticket.number == token, _visible(viewer))).scalar_one_or_none()
     if ticket is None:
@@ -362,7 +364,7 @@ def find_token(viewer: User | None, token: str) -> dict:
     return {"service_request_id": ticket.number, "token": token}
 
 
-def find_updates(viewer: User | None, args: Mapping[str, str], now: datetime) -> list[dict]:
+def find_updates(viewer: Actor | None, args: Mapping[str, str], now: datetime) -> list[dict]:
     """mySociety's GET servicerequestupdates: the public steps of every visible request, oldest first,
     with start_date/end_date on the step's time."""
     start, end = window(args, now)
@@ -514,11 +516,12 @@ def attributes(form: Mapping[str, str], service: Subcategory) -> dict:
     return kept
 
 
-def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxonomy, now: datetime) -> Submitted:
+def submit_request(actor: Actor, form: Mapping[str, str], parser, taxonomy: Taxonomy, now: datetime) -> Submitted:
     """POST requests: parse the text like any message, route it inside the caller's region, join an open
     duplicate of the same service or open a ticket. Returns the ticket and the Outbox rows to enqueue
     after commit."""
-    if user.role == "viewer":
+    home_code = actor.homes[0].code if actor.homes else None
+    if not may_create_in(actor, home_code):
         raise Open311Error(403, "this api_key may only read")
     code = (form.get("service_code") or "").strip()
     if not code:
@@ -554,9 +557,9 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
     elif lat is not None and lng is not None and not location.grid:
         location.grid = grid_at(lat, lng)
     for where in (location.grid, location.node):
-        if where and not in_scope(user, where):
+        if where and not may_create_in(actor, where):
             raise Open311Error(403, "the location is outside this api_key's region")
-    home = node_by_code(user.region_code)
+    home = node_by_code(home_code)
     if home is None:
         raise Open311Error(403, "this api_key's region no longer exists")
     reporter_grid = None
@@ -568,20 +571,22 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
             location.node = home.code
     name = _full_name((form.get("first_name") or "").strip()[:50], (form.get("last_name") or "").strip()[:50])
     reporter_id = (form.get("account_id") or form.get("device_id") or form.get("email") or "").strip()[:100] or None
-    external_id = f"{user.username}:{reporter_id}" if reporter_id else user.username
-    actor = f"api:{user.username}"
+    external_id = f"{actor.name}:{reporter_id}" if reporter_id else actor.name
+    label = actor.label  # staff:<username>, the channel (open311) recorded beside it
     phone = (form.get("phone") or "").strip()[:32] or None
     duplicate = find_duplicate(demand, location.grid or reporter_grid, now)
     if (
         duplicate is not None
         and _code_of(taxonomy, duplicate) == service.code  # never merged across services
-        and (in_scope(user, duplicate.owner_code) or in_scope(user, duplicate.grid_code))
+        and may_see(actor, duplicate)
     ):
         reporter = add_reporter(
             duplicate, channel="open311", external_id=external_id, demand=demand, name=name or None, now=now
         )
         reporter.phone = reporter.phone or phone
-        add_event(duplicate, "duplicate_joined", actor, note=(demand.description or "")[:500]).created_at = now
+        add_event(
+            duplicate, "duplicate_joined", label, note=(demand.description or "")[:500], channel=actor.channel
+        ).created_at = now
         notice = (
             f"同一事项已在办理（工单号 {duplicate.number}，承办：{owner_name(duplicate) or '责任单位'}），已并入该工单"
         )
@@ -594,7 +599,7 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
         reporter_id=external_id,
         reporter_grid=reporter_grid,
         reporter_name=name or None,
-        actor=actor,
+        actor=label,
     )
     ticket.fields = {
         **(ticket.fields or {}),

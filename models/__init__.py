@@ -16,7 +16,7 @@ from models.media import MediaFile, MediaStatus
 from models.outbox import Outbox, OutboxStatus
 from models.region import Member, RegionNode, node_by_code, region_tree, root_node, subtree_codes
 from models.resident import Resident, get_or_create_resident
-from models.staff import ApiToken, User, hash_token
+from models.staff import ApiToken, StaffSession, User, hash_token
 from models.ticket import (
     DONE_STATUSES,
     OPEN_STATUSES,
@@ -52,6 +52,7 @@ __all__ = [
     "Resident",
     "ResidentTag",
     "STATUS_LABELS",
+    "StaffSession",
     "Ticket",
     "TicketEvent",
     "TicketHandler",

@@ -27,7 +27,8 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQL
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", order_by="ApiToken.id")
+    sessions: Mapped[list[StaffSession]] = relationship(back_populates="user", order_by="StaffSession.id")
 
     @property
     def sees_personal_data(self) -> bool:
@@ -48,8 +49,31 @@ class ApiToken(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+class StaffSession(TimestampMixin, db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
+    """A console sign-in, held on the server: the cookie carries only a random id whose hash is stored
+    here. Logout, a password change and deactivation end it at once (`ended_at`)."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User] = relationship(back_populates="sessions")
 
 
 def hash_token(token: str) -> str:

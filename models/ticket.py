@@ -103,6 +103,8 @@ class TicketReporter(TimestampMixin, db.Model):  # type: ignore[name-defined]  #
     name: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(32))
     id_card: Mapped[str | None] = mapped_column(String(32))
+    # Set when the reporter withdrew (取消 on a ticket others reported too): they hear nothing more of it.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     ticket: Mapped[Ticket] = relationship(back_populates="reporters")
 

@@ -6,7 +6,7 @@ stored — a resident's message is never dropped — but over a limit it is not 
 platform checks (forged signature, stale timestamp, bad body) are counted per IP; past
 RATE_LIMIT_REFUSED_IP a minute they are answered 429 instead of 403/400. Console sign-in:
 RATE_LIMIT_LOGIN_IP and RATE_LIMIT_LOGIN_USER tries a minute, then 429 with a clear message (on top of
-the account lock-out after five wrong passwords).
+accounts.throttle's growing delay after repeated failures; neither ever locks an account).
 
 Limits fail open: when Redis is down nothing is limited, because refusing WeChat would lose messages.
 """
@@ -82,13 +82,20 @@ def note_deferred(channel: str, reason: str) -> None:
     log.warning("inbound from %s over the %s limit: stored, processing deferred", channel, reason)
 
 
-def login_limited(username: str) -> bool:
-    """True when this IP or this username has tried to sign in too often this minute."""
+def login_limited(username: str, trusted_device: bool = False) -> bool:
+    """True when this IP or this username has tried to sign in too often this minute. A browser that has
+    signed in as that name before (accounts.throttle's device cookie) is not held by the per-name count,
+    so a stranger flooding a name cannot keep its owner out."""
     config = current_app.config
-    counts = _count(f"login-ip:{client_ip()}", f"login-user:{(username or '').strip().lower()[:64]}")
+    keys = [f"login-ip:{client_ip()}"]
+    if not trusted_device:
+        keys.append(f"login-user:{(username or '').strip().lower()[:64]}")
+    counts = _count(*keys)
     if counts is None:
         return False
-    over = counts[0] > config["RATE_LIMIT_LOGIN_IP"] or counts[1] > config["RATE_LIMIT_LOGIN_USER"]
+    over = counts[0] > config["RATE_LIMIT_LOGIN_IP"] or (
+        len(counts) > 1 and counts[1] > config["RATE_LIMIT_LOGIN_USER"]
+    )
     if over:
         metrics.incr("rate_limited", "login")
     return over

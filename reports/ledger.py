@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import selectinload
 
 from models import InboundMessage, MediaFile, MediaStatus, Ticket, TicketEvent, db, subtree_codes
-from ops.privacy import mask_name, mask_phone, mask_text
+from ops.privacy import csv_cell, mask_name, mask_phone, mask_text
 from reports.stats import region_stats
 from workflow.queue import (
     CHANNEL_LABELS,
@@ -30,17 +30,26 @@ LIST_LIMIT = 20
 SATISFACTION_LABELS = {"satisfied": "满意", "basic": "基本满意", "unsatisfied": "不满意"}
 
 
-def _in_region(codes: list[str]):
-    return db.or_(Ticket.grid_code.in_(codes), Ticket.owner_code.in_(codes))
+def _in_region(codes: list[str], hidden=None):
+    """Tickets of the subtree; `hidden` (workflow.policy.export_filter) names what the viewer may not see."""
+    region = db.or_(Ticket.grid_code.in_(codes), Ticket.owner_code.in_(codes))
+    if hidden is None:
+        return region
+    return db.and_(region, db.or_(Ticket.category.is_(None), db.not_(hidden)))
 
 
-def dashboard(code: str, start: datetime, end: datetime, now: datetime) -> dict | None:
+def dashboard(code: str, start: datetime, end: datetime, now: datetime, hidden=None) -> dict | None:
     """region_stats plus trends, all categories, overdue and escalated lists and hot spots."""
     stats = region_stats(code, start, end, now)
     if stats is None:
         return None
     codes = subtree_codes(code)
-    period = (Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into_id.is_(None), _in_region(codes))
+    period = (
+        Ticket.created_at >= start,
+        Ticket.created_at < end,
+        Ticket.merged_into_id.is_(None),
+        _in_region(codes, hidden),
+    )
     moments = db.session.execute(db.select(Ticket.created_at, Ticket.resolved_at).filter(*period)).all()
     stats["trend"] = _trend(moments, start, end)
     categories = db.session.execute(
@@ -52,7 +61,7 @@ def dashboard(code: str, start: datetime, end: datetime, now: datetime) -> dict 
     overdue = (
         db.session.execute(
             db.select(Ticket)
-            .filter(_in_region(codes), Ticket.status.in_([str(s) for s in RUNNING]), due < now)
+            .filter(_in_region(codes, hidden), Ticket.status.in_([str(s) for s in RUNNING]), due < now)
             .order_by(due, Ticket.id)
             .limit(LIST_LIMIT)
         )
@@ -156,12 +165,12 @@ LEDGER_COLUMNS = (
 )
 
 
-def ledger_rows(code: str, start: datetime, end: datetime, now: datetime):
+def ledger_rows(code: str, start: datetime, end: datetime, now: datetime, hidden=None):
     """One row per ticket received in [start, end) in the subtree, personal data masked."""
     codes = subtree_codes(code)
     query = (
         db.select(Ticket)
-        .filter(Ticket.created_at >= start, Ticket.created_at < end, _in_region(codes))
+        .filter(Ticket.created_at >= start, Ticket.created_at < end, _in_region(codes, hidden))
         .order_by(Ticket.created_at, Ticket.id)
     )
     names = node_names(codes)
@@ -170,6 +179,7 @@ def ledger_rows(code: str, start: datetime, end: datetime, now: datetime):
         query.options(selectinload(Ticket.reporters)).execution_options(yield_per=500)
     ).scalars():
         reporter = t.reporters[0] if t.reporters else None
+        reporter_names = [r.name for r in t.reporters if r.name]
         overdue = (t.resolved_at or t.closed_at or now) > t.due_at if t.due_at and t.status != "cancelled" else False
         yield (
             t.number,
@@ -181,8 +191,8 @@ def ledger_rows(code: str, start: datetime, end: datetime, now: datetime):
             names.get(t.grid_code, t.grid_code or ""),
             names.get(t.owner_code, t.owner_code or ""),
             STAFF_STATUS_LABELS.get(t.status, t.status),
-            mask_text(t.description or ""),
-            mask_text(t.location_text or t.place or ""),
+            mask_text(t.description or "", names=reporter_names),
+            mask_text(t.location_text or t.place or "", names=reporter_names),
             mask_name(reporter.name) if reporter and reporter.name else "",
             mask_phone(reporter.phone) if reporter and reporter.phone else "",
             local(t.signed_at),
@@ -240,7 +250,7 @@ def _text_cell(sheet, value: str):
 # --- corrections for train-classifier -----------------------------------------------------------------
 
 
-def corrected_rows(codes: list[str], with_subcategory: bool = False) -> list[tuple[str, str]]:
+def corrected_rows(codes: list[str], with_subcategory: bool = False, hidden=None) -> list[tuple[str, str]]:
     """(text, label) for every ticket in the subtree that staff corrected: the words the parser saw
     (masked), labelled with the corrected first-level category, the label the shipped training data
     uses ("一级/二级" with `with_subcategory` when a subcategory is set)."""
@@ -248,7 +258,7 @@ def corrected_rows(codes: list[str], with_subcategory: bool = False) -> list[tup
         db.session.execute(
             db.select(TicketEvent.ticket_id)
             .join(Ticket, Ticket.id == TicketEvent.ticket_id)
-            .filter(TicketEvent.kind == "corrected", _in_region(codes))
+            .filter(TicketEvent.kind == "corrected", _in_region(codes, hidden))
             .distinct()
             .order_by(TicketEvent.ticket_id)
         )
@@ -266,11 +276,14 @@ def corrected_rows(codes: list[str], with_subcategory: bool = False) -> list[tup
         ):
             if (content or "").strip():
                 firsts.setdefault(ticket_id, content)
-        for ticket in db.session.execute(db.select(Ticket).filter(Ticket.id.in_(chunk)).order_by(Ticket.id)).scalars():
+        tickets = db.session.execute(
+            db.select(Ticket).options(selectinload(Ticket.reporters)).filter(Ticket.id.in_(chunk)).order_by(Ticket.id)
+        ).scalars()
+        for ticket in tickets:
             if not ticket.category:
                 continue
             text = firsts.get(ticket.id) or (ticket.fields or {}).get("original_text") or ticket.description or ""
-            text = " ".join(mask_text(text).split())
+            text = " ".join(mask_text(text, names=[r.name for r in ticket.reporters if r.name]).split())
             if text:
                 label = ticket.category
                 if with_subcategory and ticket.subcategory:
@@ -280,8 +293,9 @@ def corrected_rows(codes: list[str], with_subcategory: bool = False) -> list[tup
 
 
 def corrections_csv(rows: list[tuple[str, str]]) -> str:
+    """text,label rows; a cell a spreadsheet would run as a formula (=, +, -, @ first) is neutralised."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["text", "label"])
-    writer.writerows(rows)
+    writer.writerows([csv_cell(text), csv_cell(label)] for text, label in rows)
     return out.getvalue()

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from models import InboundMessage, Resident, User, db, root_node
+from models import InboundMessage, Resident, User, db, root_node, subtree_codes
 from ops.privacy import mask_text
 from workflow.queue import local
-from workflow.scope import scope_codes
 
 KIND_LABELS = {
     "placeholder": "微信占位消息（表情包等）",
@@ -26,7 +25,7 @@ def _visible(user: User):
     root = root_node()
     if root is not None and user.region_code == root.code:
         return db.true()
-    codes = scope_codes(user)
+    codes = subtree_codes(user.region_code)
     placed = db.select(Resident.openid).filter(Resident.grid_code.in_(codes))
     return InboundMessage.sender.in_(placed)
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from delivery.rules import RESIDENT_CHANNELS, explain
-from models import Outbox, OutboxStatus, Ticket, User, add_event, db
-from workflow.scope import may_change
-from workflow.transitions import ActionRefused
+from models import Outbox, OutboxStatus, Ticket, add_event, db
+from workflow.policy import ActionRefused, Actor, may
 
 STATUS_LABELS = {
     OutboxStatus.PENDING: "待发送",
@@ -69,12 +68,13 @@ def delivery_problems(ticket: Ticket) -> list[dict]:
     ]
 
 
-def resend(user: User, ticket: Ticket, outbox_id: int, now: datetime) -> Outbox:
+def resend(actor: Actor, ticket: Ticket, outbox_id: int, now: datetime) -> Outbox:
     """Staff ask for one failed (or skipped) message to go out again. The caller commits, then enqueues.
 
-    Raises ActionRefused: 403 when the user may not change the ticket, 404 for a message of another
+    Raises ActionRefused: 403 when the actor may not act on the ticket, 404 for a message of another
     ticket, 409 when it is not failed or skipped."""
-    if not may_change(user, ticket):
+    # Sending again is acting on the ticket: whoever may resolve it (its owner's team or above) may.
+    if not may(actor, "resolve", ticket):
         raise ActionRefused(403, "您不能处理该工单的通知")
     message = db.session.execute(
         db.select(Outbox).filter_by(id=outbox_id, ticket_id=ticket.id).with_for_update()
@@ -89,6 +89,6 @@ def resend(user: User, ticket: Ticket, outbox_id: int, now: datetime) -> Outbox:
     if message.channel in RESIDENT_CHANNELS:
         message.channel = "mp"  # the customer-service message first again; the template if the window is closed
     add_event(
-        ticket, "notify_resent", f"staff:{user.username}", outbox_id=message.id, previous=str(previous)
+        ticket, "notify_resent", actor.label, outbox_id=message.id, previous=str(previous), channel=actor.channel
     ).created_at = now
     return message

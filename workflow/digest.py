@@ -16,6 +16,7 @@ from config import CONFIG_DIR
 from models import OPEN_STATUSES, Outbox, RegionNode, Ticket, db
 from reports.stats import region_stats
 from workflow.group_notices import group_destination
+from workflow.policy import node_visible_filter
 from workflow.replies import LOCAL_TZ
 
 DAY = timedelta(days=1)
@@ -91,7 +92,8 @@ def queue_due_digests(now: datetime, schedule: DigestSchedule) -> list[Outbox]:
 def digest_counts(node: RegionNode, now: datetime) -> dict:
     """New and resolved in the last 24 hours, and open tickets now past their deadline, in the subtree."""
     codes = list(db.session.execute(db.select(RegionNode.code).filter(RegionNode.path.startswith(node.path))).scalars())
-    in_subtree = db.or_(Ticket.grid_code.in_(codes), Ticket.owner_code.in_(codes))
+    # What this node's team may see (workflow.policy): no complaint about officials below its office.
+    in_subtree = node_visible_filter(node, codes)
     live = Ticket.merged_into_id.is_(None)
     since = now - DAY
 
@@ -101,7 +103,13 @@ def digest_counts(node: RegionNode, now: datetime) -> dict:
     overdue = (
         db.session.execute(
             db.select(Ticket)
-            .filter(live, Ticket.owner_code.in_(codes), Ticket.status.in_(list(OPEN_STATUSES)), Ticket.due_at < now)
+            .filter(
+                live,
+                in_subtree,
+                Ticket.owner_code.in_(codes),
+                Ticket.status.in_(list(OPEN_STATUSES)),
+                Ticket.due_at < now,
+            )
             .order_by(Ticket.due_at)
         )
         .scalars()

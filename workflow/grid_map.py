@@ -12,6 +12,7 @@ from datetime import datetime
 
 from models import Member, RegionNode, Ticket, User, db
 from ops.privacy import mask_name
+from workflow.policy import staff_actor
 from workflow.queue import RUNNING, STAFF_STATUS_LABELS, QueueFilters, local, next_due_expr, queue_query
 from workflow.scope import home_node, in_scope, node_names
 
@@ -109,7 +110,7 @@ def grid_map(user: User, filters: QueueFilters, area: RegionNode, now: datetime)
     }
     _add_teams(figures, unmasked=user.sees_personal_data)
     area_codes = select_area_codes(area)
-    matching = queue_query(user, filters, now).filter(
+    matching = queue_query(staff_actor(user, "console"), filters, now).filter(
         db.or_(Ticket.grid_code.in_(area_codes), Ticket.owner_code.in_(area_codes))
     )
     late = db.and_(Ticket.status.in_([str(s) for s in RUNNING]), next_due_expr() < now)

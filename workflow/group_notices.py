@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from demand.contacts import mask_text
 from models import Member, Outbox, RegionNode, Ticket, db, node_by_code
+from ops.privacy import mask_text
+from workflow.policy import node_sees
 from workflow.replies import local_time
 
 NOTICE_KINDS = ("new", "escalated", "overdue", "reminder")
@@ -54,7 +55,9 @@ def notify_groups(ticket: Ticket, kind: str, now: datetime, node_code: str | Non
     subject = node_by_code(node_code or ticket.owner_code)
     if subject is None:
         return []
-    path = [n for n in _path_nodes(subject) if group_destination(n) is not None]
+    # A group hears only of what its team may see (workflow.policy: complaints about officials stay with
+    # the office that handles them, never in the groups of the teams below it).
+    path = [n for n in _path_nodes(subject) if group_destination(n) is not None and node_sees(n, ticket)]
     if kind == "new":
         targets = path
         step = ""
@@ -122,7 +125,8 @@ def notice_markdown(ticket: Ticket, kind: str, node: RegionNode, mentions: list[
     if kind == "overdue" and ticket.due_at is not None and ticket.due_at < now:
         hours = (now - ticket.due_at).total_seconds() / 3600
         lines.append(f'> <font color="warning">已超过办结时限{hours:.0f}小时</font>')
-    description = mask_text(" ".join((ticket.description or "").split()))
+    names = [r.name for r in ticket.reporters if r.name]
+    description = mask_text(" ".join((ticket.description or "").split()), names=names)
     if description:
         excerpt = description if len(description) <= EXCERPT_CHARS else description[:EXCERPT_CHARS] + "…"
         lines.append(f"> 内容：{excerpt}")

@@ -19,7 +19,7 @@ def notify_reporters(ticket: Ticket, kind: str, text: str, now: datetime, step: 
     queued, seen = [], set()
     for reporter in ticket.reporters:
         key = (reporter.channel, reporter.external_id)
-        if not reporter.external_id or key in seen:
+        if not reporter.external_id or key in seen or reporter.withdrawn_at is not None:
             continue
         seen.add(key)
         channel = _channel_for(reporter.channel, reporter.external_id, now)

@@ -1,8 +1,8 @@
 """The staff work queue and ticket page: what is mine, what is due first, what happened, what I may do.
 
-Everything is limited to the user's region subtree (workflow.scope). Personal data is masked for roles
-that do not call residents back (User.sees_personal_data). Staff actions go through
-workflow.transitions.apply_action, so the console refuses exactly what the API refuses.
+Everything is limited to what workflow.policy lets the actor see. Personal data is masked for roles that
+do not call residents back (policy.sees_personal_data). Staff actions go through workflow.service, the
+same function the API uses, so the console refuses exactly what the API refuses.
 """
 
 from __future__ import annotations
@@ -20,24 +20,15 @@ from models import (
     RegionNode,
     Ticket,
     TicketStatus,
-    User,
     UTCDateTime,
     add_event,
     db,
 )
 from ops.privacy import mask_id_card, mask_name, mask_phone, mask_text
 from workflow.deliveries import delivery_problems
+from workflow.policy import ActionRefused, Actor, area_codes, may, sees_personal_data, visible_filter
 from workflow.rules.sla import LOCAL_TZ
-from workflow.scope import (
-    READ_ONLY_ROLES,
-    in_scope,
-    may_change,
-    node_names,
-    scope_codes,
-    visible_filter,
-    visible_ticket,
-)
-from workflow.transitions import ActionRefused, apply_action
+from workflow.scope import node_names
 
 S = TicketStatus
 PER_PAGE = 50
@@ -57,6 +48,14 @@ STAFF_STATUS_LABELS: dict[str, str] = {
     S.CANCELLED: "已取消",
 }
 CHANNEL_LABELS = {"mp": "公众号", "wecom": "企业微信", "open311": "Open311", "console": "工作台"}
+# The channel a staff action came through (event data "channel"; policy.CHANNELS).
+ACTOR_CHANNEL_LABELS = {
+    "api": "接口",
+    "console": "工作台",
+    "wecom": "企业微信",
+    "open311": "Open311",
+    "resident": "公众号",
+}
 EVENT_LABELS = {
     "created": "受理",
     "assigned": "派单",
@@ -73,6 +72,7 @@ EVENT_LABELS = {
     "reopen": "重新办理",
     "close": "结案",
     "cancelled": "取消",
+    "withdrawn": "居民撤回反映",
     "reminded": "催办",
     "handler_reminded": "催办协办单位",
     "overdue": "超期",
@@ -273,9 +273,9 @@ def local_day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), LOCAL_TZ)
 
 
-def queue_query(user: User, filters: QueueFilters, now: datetime, codes: list[str] | None = None):
-    """The SELECT for the user's queue with the filters applied (unordered)."""
-    query = db.select(Ticket).filter(visible_filter(user, codes), Ticket.merged_into_id.is_(None))
+def queue_query(actor: Actor, filters: QueueFilters, now: datetime, codes: list[str] | None = None):
+    """The SELECT for the actor's queue with the filters applied (unordered)."""
+    query = db.select(Ticket).filter(visible_filter(actor, codes), Ticket.merged_into_id.is_(None))
     statuses = STATUS_GROUPS.get(filters.status, (filters.status,))
     if statuses:
         query = query.filter(Ticket.status.in_([str(s) for s in statuses]))
@@ -301,10 +301,10 @@ def queue_query(user: User, filters: QueueFilters, now: datetime, codes: list[st
     return query
 
 
-def search_queue(user: User, filters: QueueFilters, now: datetime) -> QueuePage:
-    """One page of the user's queue, soonest deadline first (tickets without one last)."""
-    codes = scope_codes(user)
-    query = queue_query(user, filters, now, codes)
+def search_queue(actor: Actor, filters: QueueFilters, now: datetime) -> QueuePage:
+    """One page of the actor's queue, soonest deadline first (tickets without one last)."""
+    codes = area_codes(actor)
+    query = queue_query(actor, filters, now, codes)
     total = db.session.execute(db.select(db.func.count()).select_from(query.subquery())).scalar_one()
     pages = max(1, -(-total // filters.per_page))
     page = min(filters.page, pages)
@@ -317,7 +317,7 @@ def search_queue(user: User, filters: QueueFilters, now: datetime) -> QueuePage:
         .all()
     )
     names = node_names([t.grid_code for t in tickets] + [t.owner_code for t in tickets])
-    unmasked = user.sees_personal_data
+    unmasked = sees_personal_data(actor)
     rows = []
     for t in tickets:
         due_at = next_due(t)
@@ -326,7 +326,7 @@ def search_queue(user: User, filters: QueueFilters, now: datetime) -> QueuePage:
             time_left(due_at, now) if running else (STAFF_STATUS_LABELS.get(t.status, t.status), "none")
         )
         description = t.description or ""
-        summary = description if unmasked else mask_text(description)
+        summary = description if unmasked else mask_text(description, names=reporter_names(t))
         rows.append(
             QueueRow(
                 id=t.id,
@@ -381,7 +381,15 @@ def routing_reason(reason: str | None) -> str:
 
 def _actor_label(actor: str, unmasked: bool) -> str:
     kind, _, ident = (actor or "").partition(":")
-    labels = {"staff": "工作人员", "resident": "居民", "officer": "信息员", "system": "系统", "api": "接口"}
+    # "user:" and "api:" are how older rows named staff accounts (today: staff:<username>, channel apart).
+    labels = {
+        "staff": "工作人员",
+        "user": "工作人员",
+        "api": "工作人员",
+        "resident": "居民",
+        "officer": "信息员",
+        "system": "系统",
+    }
     if kind in ("resident", "officer") and ident and not unmasked:
         ident = ident[:4] + "…"
     label = labels.get(kind, kind)
@@ -420,6 +428,8 @@ def _event_details(event, names: dict[str, str]) -> list[str]:
                 if name == "grid":
                     old, new = names.get(old, old), names.get(new, new)
                 details.append(f"{CORRECTABLE.get(name, name)}：{old or '空'} → {new or '空'}")
+    if data.get("channel") in ACTOR_CHANNEL_LABELS:
+        details.append(f"渠道：{ACTOR_CHANNEL_LABELS[data['channel']]}")
     if "on_time" in data:
         details.append("按时" if data["on_time"] else "超时")
     if data.get("reason") and event.kind == "assigned":
@@ -427,10 +437,15 @@ def _event_details(event, names: dict[str, str]) -> list[str]:
     return details
 
 
-def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
-    """Everything the ticket page shows, masked for the user's role."""
-    unmasked = user.sees_personal_data
-    mask = (lambda text: text or "") if unmasked else (lambda text: mask_text(text or ""))
+def reporter_names(ticket: Ticket) -> list[str]:
+    return [r.name for r in ticket.reporters if r.name]
+
+
+def ticket_page(ticket: Ticket, actor: Actor, now: datetime) -> dict:
+    """Everything the ticket page shows, masked for the actor's role."""
+    unmasked = sees_personal_data(actor)
+    names_to_mask = reporter_names(ticket)
+    mask = (lambda text: text or "") if unmasked else (lambda text: mask_text(text or "", names=names_to_mask))
     event_codes = []
     for e in ticket.events:
         data = e.data or {}
@@ -533,8 +548,10 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         if key in ("original_text", "paused_from", "routed_by") or value in (None, "", [], {}):
             continue
         text = value if isinstance(value, str) else str(value)
-        fields[key] = text if unmasked else (mask_name(text) if key == "reporter" else mask_text(text))
-    may_act = user.role not in READ_ONLY_ROLES
+        fields[key] = text if unmasked else (mask_name(text) if key == "reporter" else mask(text))
+    actions = [
+        name for name, statuses in ACTION_STATUSES.items() if ticket.status in statuses and may(actor, name, ticket)
+    ]
     return {
         "ticket": ticket,
         "status_label": STAFF_STATUS_LABELS.get(ticket.status, ticket.status),
@@ -560,42 +577,28 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
                 "role": h.role,
                 "status": h.status,
                 "sign_due": local(h.sign_due_at),
-                "mine": in_scope(user, h.node_code),
+                "mine": actor.covers(h.node_code),
             }
             for h in ticket.handlers
         ],
-        "actions": [name for name, statuses in ACTION_STATUSES.items() if ticket.status in statuses] if may_act else [],
-        "may_correct": may_change(user, ticket),
+        "actions": actions,
+        "may_correct": may(actor, "correct", ticket),
     }
 
 
 # --- acting -----------------------------------------------------------------------------------------
 
 
-def staff_action(user: User, ticket_id: int, name: str, note: str | None, params: dict, now: datetime):
-    """Apply one workflow action as this user. Returns (ticket, outbox ids to enqueue after commit).
-
-    Raises ActionRefused: 404 when the ticket is not visible, 403 for read-only roles or outside the region,
-    400/409 from the workflow. The caller commits on success and rolls back on refusal."""
-    if user.role in READ_ONLY_ROLES:
-        raise ActionRefused(403, "viewer 角色只能查看")
-    ticket = visible_ticket(user, ticket_id, for_update=True)
-    if ticket is None:
-        raise ActionRefused(404, "工单不存在或不在您的管辖范围内")
-    outbox = apply_action(ticket, name, f"staff:{user.username}", now, note=note, user=user, **params)
-    return ticket, [message.id for message in outbox]
-
-
 CORRECTABLE = {"category": "类别", "subcategory": "子类", "urgency": "紧急程度", "grid": "网格"}
 
 
 def correct_ticket(
-    ticket: Ticket, user: User, values: Mapping[str, str], taxonomy: Taxonomy, now: datetime, note: str | None = None
+    ticket: Ticket, actor: Actor, values: Mapping[str, str], taxonomy: Taxonomy, now: datetime, note: str | None = None
 ):
     """Staff fix the parser's fields (category/subcategory/urgency/grid); one "corrected" event records
     each change (from → to). Deadlines and the owner stay as they are: re-dispatch is the assign action.
     Raises ActionRefused(403/400)."""
-    if not may_change(user, ticket):
+    if not may(actor, "correct", ticket):
         raise ActionRefused(403, "您不能更正该工单")
     category = (values.get("category") or "").strip() or ticket.category
     subcategory = (values.get("subcategory") or "").strip() or None
@@ -611,7 +614,7 @@ def correct_ticket(
         node = db.session.execute(db.select(RegionNode).filter_by(code=grid)).scalar_one_or_none()
         if node is None or node.tier != "grid":
             raise ActionRefused(400, "请选择一个网格")
-        if not in_scope(user, grid):
+        if not actor.covers(grid):
             raise ActionRefused(403, "该网格不在您的管辖范围内")
     new = {"category": category, "subcategory": subcategory, "urgency": urgency, "grid": grid}
     old = {
@@ -626,6 +629,8 @@ def correct_ticket(
     ticket.category, ticket.subcategory, ticket.urgency, ticket.grid_code = category, subcategory, urgency, grid
     if "category" in changes or "subcategory" in changes:
         ticket.confidence = 1.0  # a person decided
-    event = add_event(ticket, "corrected", f"staff:{user.username}", (note or "").strip() or None, changes=changes)
+    event = add_event(
+        ticket, "corrected", actor.label, (note or "").strip()[:2000] or None, changes=changes, channel=actor.channel
+    )
     event.created_at = now
     return event

@@ -71,6 +71,10 @@ NO_TICKETS = "您目前没有办理中的工单。" + "直接发送文字即可�
 NOT_FOUND = "没有找到该工单，请核对工单号（可回复“查询”查看您的全部工单）。"
 CANCELLED = "工单{number}已按您的要求撤回。如问题仍存在，可随时重新反映。"
 CANNOT_CANCEL = "工单{number}当前状态为“{status}”，无法撤回。"
+# 取消 on a ticket others reported too, or one staff already took up: only the resident's own report goes.
+WITHDRAWN = (
+    "已撤回您对工单{number}的反映，此后不再向您推送该工单的进展。该事项还有其他居民反映或已在办理，工单将继续办理。"
+)
 NOTHING_TO_ACT_ON = "没有看懂您要反映的问题。" + ASK["matter"]
 
 

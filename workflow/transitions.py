@@ -1,6 +1,7 @@
 """The work-order state machine: 受理 → 派单 → 签收 → 办理 → 办结 → 回访, with escalation, co-handling,
-returns, merges and reopening. Each action checks the state and the actor's region, changes the ticket,
-writes one event (who, when, from, to, note) and queues the messages; it never commits or sends."""
+returns, merges and reopening. Each action asks workflow.policy whether the actor may take it, checks the
+state, changes the ticket, writes one event (who, through which channel, when, from, to, note) and queues
+the messages; it never commits or sends (workflow.service does, for the API and the console)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from models import (
     Ticket,
     TicketHandler,
     TicketStatus,
-    User,
     add_event,
     db,
     node_by_code,
@@ -27,28 +27,22 @@ from models.region import TIER_RANK
 from workflow import replies
 from workflow.group_notices import notify_groups
 from workflow.notify import notify_reporters
+from workflow.policy import ActionRefused, Actor, check, check_merge_target
 from workflow.tickets import add_reporter, set_deadlines, sla_table
 
 S = TicketStatus
 
 
-class ActionRefused(Exception):
-    """The action is not allowed: `status` is 400 (bad request), 403 (outside the region) or 409 (state)."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+__all__ = ["ACTIONS", "ActionRefused", "apply_action", "merge_into", "reopen_ticket", "resume"]
 
 
 @dataclass
 class Action:
     ticket: Ticket
-    actor: str
+    actor: str | Actor
     now: datetime
     note: str | None
     params: dict
-    user: User | None = None
     outbox: list[Outbox] = field(default_factory=list)
     data: dict = field(default_factory=dict)
     notify: tuple[str, str | None] | None = None  # (update kind, node name) for the reporters
@@ -79,23 +73,24 @@ def replies_status(status: str) -> str:
 def apply_action(
     ticket: Ticket,
     name: str,
-    actor: str,
+    actor: str | Actor,
     now: datetime,
     note: str | None = None,
-    user: User | None = None,
     **params,
 ) -> list[Outbox]:
     """Run one action; returns the Outbox rows it queued. Raises ActionRefused and then changes nothing
-    (the caller rolls back)."""
+    (the caller rolls back). `actor` is an Actor (checked by workflow.policy) or "system:…" (the sweep)."""
     handler = ACTIONS.get(name)
     if handler is None:
         raise ActionRefused(400, f"unknown action {name!r}; one of {', '.join(sorted(ACTIONS))}")
-    if user is not None:
-        _check_scope(user, ticket, params.get("node"))
-    act = Action(ticket, actor, now, (note or "").strip() or None, params, user)
+    check(actor, name, ticket, params)
+    label = actor.label if isinstance(actor, Actor) else actor
+    act = Action(ticket, actor, now, (note or "").strip() or None, params)
     from_status = ticket.status
     handler(act)
-    event = add_event(ticket, name, actor, act.note, from_status=from_status, to_status=ticket.status, **act.data)
+    if isinstance(actor, Actor):
+        act.data["channel"] = actor.channel
+    event = add_event(ticket, name, label, act.note, from_status=from_status, to_status=ticket.status, **act.data)
     event.created_at = now
     db.session.flush()
     if act.notify is not None:
@@ -114,17 +109,6 @@ def _group_notices(ticket: Ticket, notices: list[tuple[str, str]], now: datetime
     for kind, node_code in notices:
         queued += notify_groups(ticket, kind, now, node_code=node_code)
     return queued
-
-
-def _check_scope(user: User, ticket: Ticket, handler_node: str | None) -> None:
-    """Staff act only inside their region subtree: on tickets they own there, or as a summoned handler."""
-    home = node_by_code(user.region_code)
-    targets = [ticket.owner_code, handler_node] if handler_node else [ticket.owner_code]
-    for code in targets:
-        node = node_by_code(code)
-        if home is not None and node is not None and node.path.startswith(home.path):
-            return
-    raise ActionRefused(403, "该工单不在您的管辖范围内")
 
 
 def _parent(code: str | None) -> RegionNode | None:
@@ -176,15 +160,24 @@ def start(act: Action) -> None:
     act.ticket.status = S.PROCESSING
 
 
+def _check_closable(ticket: Ticket) -> None:
+    """Category rules name the tier that may close a ticket: a lower owner must escalate first."""
+    if ticket.closable_tier:
+        owner = node_by_code(ticket.owner_code)
+        if owner is not None and TIER_RANK.get(owner.tier, 9) > TIER_RANK[ticket.closable_tier]:
+            label = TIER_LABELS.get(ticket.closable_tier, ticket.closable_tier)
+            raise ActionRefused(409, f"此类事项须由{label}级办结，请提级")
+
+
+TIER_LABELS = {"county": "县", "town": "乡镇（街道）", "community": "社区（村）", "village": "村", "grid": "网格"}
+
+
 @action("resolve", S.SIGNED, S.PROCESSING)
 def resolve(act: Action) -> None:
     ticket = act.ticket
     if not act.note:
         raise ActionRefused(400, "办结需要填写答复居民的说明（note）")
-    if ticket.closable_tier:
-        owner = node_by_code(ticket.owner_code)
-        if owner is not None and TIER_RANK.get(owner.tier, 9) > TIER_RANK[ticket.closable_tier]:
-            raise ActionRefused(409, f"此类事项须由{ticket.closable_tier}级办结，请提级")
+    _check_closable(ticket)
     ticket.status = S.RESOLVED
     ticket.resolved_at = act.now
     ticket.rating_asked_at = act.now
@@ -194,15 +187,11 @@ def resolve(act: Action) -> None:
 
 @action("assign", *OPEN_STATUSES)
 def assign(act: Action) -> None:
-    node = node_by_code(act.params.get("node"))
+    node = node_by_code(act.params.get("node") if isinstance(act.params.get("node"), str) else None)
     if node is None:
         raise ActionRefused(400, "assign 需要有效的 node（区域编码）")
     if node.retired_at is not None:
         raise ActionRefused(400, "该单位已在网格调整中撤销，不能再派单")
-    if act.user is not None:
-        home = node_by_code(act.user.region_code)
-        if home is not None and not node.path.startswith(home.path):
-            raise ActionRefused(403, "不能派单到管辖范围以外的单位")
     _move_to(act, node, climb=False)
     member_id = act.params.get("member")
     if member_id is not None:
@@ -282,7 +271,7 @@ def request_info(act: Action) -> None:
     ticket.paused_at = act.now
     ticket.first_response_at = ticket.first_response_at or act.now
     for reporter in ticket.reporters:
-        if reporter.channel == "mp" and reporter.external_id:
+        if reporter.channel == "mp" and reporter.external_id and reporter.withdrawn_at is None:
             resident = db.session.execute(
                 db.select(Resident).filter_by(openid=reporter.external_id)
             ).scalar_one_or_none()
@@ -309,14 +298,15 @@ def resume(ticket: Ticket, now: datetime) -> None:
 @action("merge", *OPEN_STATUSES)
 def merge(act: Action) -> None:
     ref = act.params.get("into")
-    target = db.session.get(Ticket, ref) if isinstance(ref, int) else ticket_by_number(str(ref or ""))
+    if isinstance(ref, bool) or not isinstance(ref, (int, str)) or (isinstance(ref, int) and not 0 < ref < 2**31):
+        raise ActionRefused(400, "merge 需要另一张工单（into: 工单号或 id）")
+    target = db.session.get(Ticket, ref) if isinstance(ref, int) else ticket_by_number(ref[:32])
     if target is None or target.id == act.ticket.id:
         raise ActionRefused(400, "merge 需要另一张工单（into: 工单号或 id）")
+    check_merge_target(act.actor, target)
     if target.status not in OPEN_STATUSES:
         raise ActionRefused(409, "目标工单已不在办理中")
-    if act.user is not None:
-        _check_scope(act.user, target, None)
-    merge_into(act.ticket, target, act.now, act.actor)
+    merge_into(act.ticket, target, act.now, act.actor.label if isinstance(act.actor, Actor) else act.actor)
     act.data["into"] = target.number
     act.notify = ("merge", target.number)
 
@@ -325,7 +315,7 @@ def merge_into(source: Ticket, target: Ticket, now: datetime, actor: str) -> Non
     """Every reporter of `source` becomes a reporter of `target` and hears its updates from now on."""
     known = {(r.channel, r.external_id) for r in target.reporters}
     for reporter in source.reporters:
-        if (reporter.channel, reporter.external_id) not in known:
+        if reporter.withdrawn_at is None and (reporter.channel, reporter.external_id) not in known:
             copy = add_reporter(target, channel=reporter.channel, external_id=reporter.external_id, now=now)
             copy.name, copy.phone, copy.id_card = reporter.name, reporter.phone, reporter.id_card
             known.add((reporter.channel, reporter.external_id))
@@ -354,8 +344,10 @@ def reopen_ticket(ticket: Ticket, now: datetime) -> None:
 
 @action("close", S.RESOLVED, *OPEN_STATUSES)
 def close(act: Action) -> None:
-    if act.ticket.status != S.RESOLVED and not act.note:
-        raise ActionRefused(400, "未办结的工单结案需要说明理由（note）")
+    if act.ticket.status != S.RESOLVED:
+        if not act.note:
+            raise ActionRefused(400, "未办结的工单结案需要说明理由（note）")
+        _check_closable(act.ticket)  # closing unresolved is closing too: the same tier rule
     act.ticket.status = S.CLOSED
     act.ticket.closed_at = act.now
     act.notify = ("close", None)

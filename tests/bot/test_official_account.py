@@ -56,8 +56,10 @@ def test_url_verification_with_wrong_signature_is_forbidden(client):
 
 
 @pytest.mark.parametrize("mode", ["plaintext", "compatible", "safe"])
-def test_a_text_push_in_every_mode_is_stored_once_and_queued(app, client, redis, mode):
+def test_a_text_push_in_every_mode_is_stored_once_and_queued(app, client, redis, mode, monkeypatch):
     xml = text_xml("oResident1", "阳光花园路灯坏了", msg_id=1001)
+    if mode == "plaintext":  # an account in plaintext mode has no EncodingAESKey configured
+        monkeypatch.setitem(app.config, "WECHAT_AES_KEY", "")
     query, body = plaintext_push(xml) if mode == "plaintext" else encrypted_push(xml, compatible=mode == "compatible")
     response = post(client, query, body)
     assert response.status_code == 200
@@ -81,8 +83,8 @@ def test_platform_retries_are_acknowledged_but_stored_and_queued_once(app, clien
 def test_events_are_deduplicated_by_sender_time_and_event(app, client):
     created = int(time.time())
     for _ in range(2):
-        post(client, *plaintext_push(event_xml("oResident2", "subscribe", create_time=created)))
-    post(client, *plaintext_push(event_xml("oResident2", "unsubscribe", create_time=created)))
+        post(client, *encrypted_push(event_xml("oResident2", "subscribe", create_time=created)))
+    post(client, *encrypted_push(event_xml("oResident2", "unsubscribe", create_time=created)))
     assert [r.dedup_key for r in stored(app)] == [
         f"oResident2:{created}:subscribe",
         f"oResident2:{created}:unsubscribe",
@@ -95,6 +97,23 @@ def _refused(app, client, redis, query: str, body: bytes, status: int) -> None:
     assert response.get_data(as_text=True) != "success"
     assert stored(app) == []
     assert queued(redis) == 0
+
+
+def test_safe_mode_refuses_a_plaintext_push_even_with_a_valid_query_signature(app, client, redis):
+    """A captured URL (signature/timestamp/nonce) must not carry a forged plaintext body: with the AES key
+    set, only the encrypted body, checked against msg_signature, is accepted."""
+    forged = text_xml("oSomeoneElse", "取消 2612040001", msg_id=3003)
+    query, body = plaintext_push(forged)
+    _refused(app, client, redis, query, body, 400)
+    # the same without encrypt_type but with msg_signature in the query: still plaintext, still refused
+    _refused(app, client, redis, query + "&msg_signature=" + "0" * 40, body, 400)
+
+
+def test_compatible_mode_accepts_plaintext_when_configured(app, client, redis, monkeypatch):
+    monkeypatch.setitem(app.config, "WECHAT_MSG_MODE", "compatible")
+    response = post(client, *plaintext_push(text_xml("oResident9", "路灯坏了", msg_id=3004)))
+    assert response.status_code == 200 and response.get_data(as_text=True) == "success"
+    assert [r.sender for r in stored(app)] == ["oResident9"]
 
 
 def test_bad_signature_is_forbidden_and_changes_nothing(app, client, redis):

@@ -54,7 +54,7 @@ def new_broadcast(app, roles=("resident",), channels=("mp",), regions=(CHENGGUAN
     )
     with app.app_context():
         broadcast, _ = create_broadcast(
-            request, actor="user:test", caller_role="admin", caller_region="990100", now=utcnow(), limit=4
+            request, actor="staff:test", caller_role="admin", caller_region="990100", now=utcnow(), limit=4
         )
         db.session.commit()
         if queue:
@@ -217,7 +217,7 @@ def test_inactive_members_and_members_without_wecom_are_skipped_and_counted(regi
     with region.app_context():
         broadcast, counts = create_broadcast(
             BroadcastRequest("t", "b", None, (CHENGGUAN,), frozenset({"grid_officer"}), (), ("wecom_app",)),
-            actor="user:test",
+            actor="staff:test",
             caller_role="admin",
             caller_region="990100",
             now=utcnow(),
@@ -307,7 +307,7 @@ def test_cancelling_while_planning_stops_the_planner(region, small_batches):
     with region.app_context():
         steps = plan_batches(broadcast_id, PlanSettings(mp_batch=4))
         next(steps)
-        cancel_broadcast(broadcast_id, actor="user:test", now=utcnow())
+        cancel_broadcast(broadcast_id, actor="staff:test", now=utcnow())
         db.session.commit()
         assert list(steps) == []  # the next step sees the cancellation
         broadcast = db.session.get(Broadcast, broadcast_id)

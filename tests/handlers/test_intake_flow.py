@@ -97,7 +97,7 @@ def test_query_and_cancel_commands(region, client, fake_api, run_jobs):
 
 def test_subscribe_welcomes_and_unsubscribe_keeps_open_tickets(region, client, fake_api, run_jobs):
     now = int(time.time())
-    push(client, event_xml("oDave", "subscribe", create_time=now, EventKey="qrscene_990102001001"), encrypted=False)
+    push(client, event_xml("oDave", "subscribe", create_time=now, EventKey="qrscene_990102001001"))
     run_jobs()
     assert "感谢关注" in acks(fake_api, "oDave")[0]
     push(client, text_xml("oDave", "楼道里堆满了杂物，有消防隐患", 9101))  # no place: the QR code's grid is used

@@ -170,7 +170,7 @@ def test_a_configured_box_excludes_even_a_grid_point(region, client, fake_api, r
 def test_a_location_after_a_report_updates_a_ticket_that_already_has_a_grid(region, client, fake_api, run_jobs):
     now = int(time.time())
     # The QR code of 杨庄's grid: the resident's home grid routes their placeless report there.
-    push(client, event_xml("oAfter", "subscribe", create_time=now, EventKey="qrscene_990103002001"), encrypted=False)
+    push(client, event_xml("oAfter", "subscribe", create_time=now, EventKey="qrscene_990103002001"))
     push(client, text_xml("oAfter", "有个井盖丢了，很危险", 32401))
     run_jobs()
     [ticket] = tickets(region)
@@ -271,7 +271,7 @@ def test_staff_see_the_non_demands_counted_by_kind(region, client, run_jobs):
 
     now = int(time.time())
     # One resident placed in 东大 (城关镇) by a QR code, one nowhere.
-    push(client, event_xml("oPlaced", "subscribe", create_time=now, EventKey="qrscene_990101001001"), encrypted=False)
+    push(client, event_xml("oPlaced", "subscribe", create_time=now, EventKey="qrscene_990101001001"))
     push(client, text_xml("oPlaced", "你好", 34001))
     push(client, text_xml("oPlaced", "【收到不支持的消息类型，暂无法显示】", 34002))
     push(client, text_xml("oNowhere", "测试", 34003))
@@ -303,7 +303,7 @@ def test_a_rerouted_ticket_tells_the_new_grids_groups_once(region, client, fake_
     from models import Outbox
 
     now = int(time.time())
-    push(client, event_xml("oGroups", "subscribe", create_time=now, EventKey="qrscene_990103002001"), encrypted=False)
+    push(client, event_xml("oGroups", "subscribe", create_time=now, EventKey="qrscene_990103002001"))
     push(client, text_xml("oGroups", "有个井盖丢了，很危险", 35001))
     run_jobs()
     with region.app_context():

@@ -14,6 +14,7 @@ from handlers.parsing import get_parser
 from models import RegionNode, Ticket, User, db, region_tree, utcnow
 from regions.importer import import_region
 from workflow.digest import DigestSchedule, queue_due_digests
+from workflow.policy import staff_actor
 from workflow.rules.geo import locate_grid
 from workflow.scope import region_choices
 from workflow.tickets import create_ticket, grid_nodes
@@ -58,15 +59,19 @@ def test_a_residents_remembered_retired_grid_is_not_used_for_routing(redrawn):
         db.session.rollback()
 
 
+def COUNTY_ADMIN():  # noqa: N802 - reads as the actor it builds
+    return staff_actor(User(username="t", role="admin", region_code="990100"), "console")
+
+
 def test_staff_cannot_assign_to_a_retired_node_and_escalation_climbs_past_one(redrawn):
     with redrawn.app_context():
         ticket = Ticket(channel="console", grid_code="990101002001", owner_code="990101002001", description="x")
         db.session.add(ticket)
         db.session.flush()
         with pytest.raises(ActionRefused, match="已在网格调整中撤销"):
-            apply_action(ticket, "assign", "staff:t", utcnow(), node=RETIRED_GRID)
+            apply_action(ticket, "assign", COUNTY_ADMIN(), utcnow(), node=RETIRED_GRID)
         # The grid moved under a new community; its old one (990101002) is retired and is never climbed to.
-        apply_action(ticket, "escalate", "staff:t", utcnow(), note="需要社区协调")
+        apply_action(ticket, "escalate", COUNTY_ADMIN(), utcnow(), note="需要社区协调")
         assert ticket.owner_code == "990101003"
         db.session.rollback()
 

@@ -64,6 +64,8 @@ def endpoints(app, monkeypatch):
         monkeypatch.setitem(app.config, key, value)
     monkeypatch.setitem(app.config, "RATE_LIMIT_REFUSED_IP", 10**9)
     monkeypatch.setitem(app.config, "RATE_LIMIT_OPENID", 10**9)
+    # 兼容模式, so the plaintext parser is fuzzed too (in safe mode plaintext is refused before parsing).
+    monkeypatch.setitem(app.config, "WECHAT_MSG_MODE", "compatible")
     return app
 
 

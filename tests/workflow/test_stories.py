@@ -14,6 +14,7 @@ from models import ApiToken, Outbox, Resident, Ticket, TicketStatus, User, db, h
 from reports.stats import region_stats
 from tests.handlers.test_intake_flow import acks, push, tickets
 from tests.support.wechat_push import text_xml
+from workflow.policy import staff_actor
 from workflow.sweep import run_sweep
 from workflow.tickets import create_ticket
 from workflow.transitions import ActionRefused, apply_action
@@ -45,10 +46,16 @@ def sweep(app, now: datetime) -> dict:
         return dict(counts)
 
 
+def county_admin():
+    """The county's admin as workflow.policy sees them on the API (their node holds every ticket)."""
+    return staff_actor(User(username="test", role="admin", region_code="990100"), "api")
+
+
 def act(app, ticket_id: int, action: str, now: datetime, note: str | None = None, **params) -> None:
     """Like the API: apply, commit, then queue the deliveries."""
     with app.app_context():
-        outbox = apply_action(db.session.get(Ticket, ticket_id), action, "staff:test", now, note=note, **params)
+        ticket = db.session.get(Ticket, ticket_id)
+        outbox = apply_action(ticket, action, county_admin(), now, note=note, **params)
         ids = [message.id for message in outbox]
         db.session.commit()
         for outbox_id in ids:
@@ -232,7 +239,7 @@ def test_api_actions_refuse_with_reasons_and_change_nothing(region, client):
     url = f"/api/tickets/{ticket_id}/actions"
     response = client.post(url, json={"action": "resolve", "note": "好了"}, headers=grid_staff)
     assert response.status_code == 409 and "不能执行" in response.get_json()["message"]
-    assert client.post(url, json={"action": "sign"}, headers=other_town).status_code == 403
+    assert client.post(url, json={"action": "sign"}, headers=other_town).status_code == 404  # not even seen
     assert client.post(url, json={"action": "sign"}, headers=viewer).status_code == 403
     assert client.post(url, json={"action": "fly"}, headers=grid_staff).status_code == 400
     assert client.post(url, data="nope", headers=grid_staff).status_code == 400

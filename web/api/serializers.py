@@ -21,6 +21,7 @@ def reporter_dict(reporter, unmasked: bool) -> dict:
 
 
 def ticket_dict(ticket: Ticket, unmasked: bool, with_events: bool = True) -> dict:
+    names = [r.name for r in ticket.reporters if r.name]
     data = {
         "id": ticket.id,
         "number": ticket.number,
@@ -33,7 +34,7 @@ def ticket_dict(ticket: Ticket, unmasked: bool, with_events: bool = True) -> dic
         "grid": ticket.grid_code,
         "owner": ticket.owner_code,
         "location": {
-            "text": ticket.location_text,
+            "text": ticket.location_text if unmasked else mask_text(ticket.location_text or "", names=names) or None,
             "place": ticket.place,
             "building": ticket.building,
             "unit": ticket.unit,
@@ -41,7 +42,7 @@ def ticket_dict(ticket: Ticket, unmasked: bool, with_events: bool = True) -> dic
             "lat": ticket.lat,
             "lng": ticket.lng,
         },
-        "description": ticket.description if unmasked else mask_text(ticket.description or ""),
+        "description": ticket.description if unmasked else mask_text(ticket.description or "", names=names),
         "channel": ticket.channel,
         "missing": list(ticket.missing or []),
         "reporters": [reporter_dict(r, unmasked) for r in ticket.reporters],
@@ -55,7 +56,7 @@ def ticket_dict(ticket: Ticket, unmasked: bool, with_events: bool = True) -> dic
             {
                 "kind": e.kind,
                 "actor": e.actor if unmasked else _mask_actor(e.actor),
-                "note": e.note if unmasked or not e.note else mask_text(e.note),
+                "note": e.note if unmasked or not e.note else mask_text(e.note, names=names),
                 "data": e.data,
                 "at": iso(e.created_at),
             }

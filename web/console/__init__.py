@@ -1,8 +1,10 @@
 """The staff web console (/console/): work queue, ticket page, 研判 dashboard, exports, broadcast composer.
 
 Auth is declared here, where the blueprint is built: every endpoint but the login page and the static
-files needs a signed-in staff user (session cookie: Secure, HttpOnly, SameSite=Lax), every unsafe
-request needs the CSRF token, and every response carries the security headers. Views call handlers.*.
+files needs a signed-in staff user (a server-side session, accounts.sessions; the cookie is HttpOnly,
+SameSite=Lax, and Secure over HTTPS and in production), every unsafe request needs the CSRF token, and
+every response carries the security headers. What a user may see and do is workflow.policy's answer,
+through `g.actor`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from werkzeug.exceptions import HTTPException
 
 from accounts.login import session_user
+from models import utcnow
 from web.console import csrf
+from workflow.policy import staff_actor
 from workflow.queue import local
 
 bp = Blueprint("console", __name__, template_folder="templates", static_folder="static")
@@ -51,9 +55,10 @@ def login_required(view):
 
 @bp.before_request
 def load_user_and_check_csrf():
-    g.user = session_user(session.get("uid"), session.get("fp"))
-    if g.user is None and "uid" in session:
-        session.clear()  # the account was disabled or its password changed
+    g.user = session_user(session.get("sid"), utcnow(), session.get("fp")) if "sid" in session else None
+    g.actor = staff_actor(g.user, "console") if g.user is not None else None
+    if g.user is None and "sid" in session:
+        session.clear()  # signed out elsewhere, deactivated, re-passworded or expired
     if request.endpoint in ("console.static", "console.map_library"):
         return None
     csrf.protect()
@@ -103,8 +108,9 @@ def http_error(exc: HTTPException):
 
 
 from web.console import (  # noqa: E402,F401  (routes register on bp)
+    admin,
     auth,
     broadcasts,
-    grid_map,  # noqa: E402,F401  (the map page; after views, whose helpers it shares)
+    grid_map,  # the map page; after views, whose helpers it shares
     views,
 )

@@ -8,28 +8,29 @@ from datetime import date, datetime, timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 
-from delivery.outbox import enqueue_delivery, enqueue_resend
+from delivery.outbox import enqueue_resend
 from handlers.parsing import taxonomy
 from models import MediaFile, MediaStatus, audit, db, node_by_code, utcnow
 from ops.storage import media_storage
 from reports.ledger import corrected_rows, corrections_csv, dashboard, ledger_rows, ledger_xlsx
 from reports.non_demands import non_demand_report
 from web.console import bp, login_required
+from web.inputs import MAX_YEAR, MIN_YEAR
 from workflow.deliveries import resend
+from workflow.policy import ActionRefused, area_codes, export_filter, may_export
 from workflow.queue import (
     ACTION_LABELS,
     STAFF_STATUS_LABELS,
     URGENCY_LABELS,
     QueueFilters,
-    correct_ticket,
     local_day_start,
     search_queue,
-    staff_action,
     ticket_page,
 )
 from workflow.rules.sla import LOCAL_TZ
-from workflow.scope import home_node, in_scope, region_choices, scope_codes, visible_ticket
-from workflow.transitions import ActionRefused
+from workflow.scope import home_node, in_scope, region_choices
+from workflow.service import act_on_ticket, load_visible
+from workflow.service import correct as correct_ticket
 
 DEFAULT_PERIOD_DAYS = 30
 MAX_PERIOD_DAYS = 366
@@ -47,7 +48,7 @@ def queue():
     filters = QueueFilters.from_args(request.args)
     if filters.grid and not in_scope(g.user, filters.grid):
         filters.grid = ""
-    page = search_queue(g.user, filters, utcnow())
+    page = search_queue(g.actor, filters, utcnow())
     body = render_template(
         "console/queue.html",
         page=page,
@@ -63,10 +64,11 @@ def queue():
 
 
 def _page_or_404(ticket_id: int) -> dict:
-    ticket = visible_ticket(g.user, ticket_id)
-    if ticket is None:
+    try:
+        ticket = load_visible(g.actor, ticket_id)
+    except ActionRefused:
         abort(404)
-    return ticket_page(ticket, g.user, utcnow())
+    return ticket_page(ticket, g.actor, utcnow())
 
 
 def _render_ticket(view: dict, status: int = 200, error: str | None = None):
@@ -96,7 +98,7 @@ def ticket(ticket_id: int):
 
 def _action_params(name: str, form) -> dict:
     params: dict = {}
-    node = (form.get("node") or "").strip()
+    node = (form.get("node") or "").strip()[:32]
     if name == "assign":
         params["node"] = node
         if (form.get("member") or "").strip():
@@ -106,27 +108,23 @@ def _action_params(name: str, form) -> dict:
     elif name == "summon":
         params["handlers"] = [{"node": node, "role": form.get("role") if form.get("role") in ("lead", "co") else "co"}]
     elif name == "merge":
-        params["into"] = (form.get("into") or "").strip()
+        params["into"] = (form.get("into") or "").strip()[:32]
     return params
 
 
 @bp.post("/tickets/<int:ticket_id>/actions")
 @login_required
 def act(ticket_id: int):
-    name = (request.form.get("action") or "").strip()
+    name = (request.form.get("action") or "").strip()[:32]
     note = (request.form.get("note") or "").strip()[:2000] or None
     try:
-        _, outbox_ids = staff_action(g.user, ticket_id, name, note, _action_params(name, request.form), utcnow())
+        act_on_ticket(g.actor, ticket_id, name, note, _action_params(name, request.form), utcnow())
     except ActionRefused as refused:
-        db.session.rollback()
         if refused.status == 404:
             abort(404)
         if refused.status == 403:
             abort(403, description=refused.reason)
         return _render_ticket(_page_or_404(ticket_id), refused.status, refused.reason)
-    db.session.commit()
-    for outbox_id in outbox_ids:
-        enqueue_delivery(outbox_id)
     flash(f"已{ACTION_LABELS.get(name, name)}", "ok")
     return redirect(url_for("console.ticket", ticket_id=ticket_id) + "#timeline", 303)
 
@@ -135,11 +133,9 @@ def act(ticket_id: int):
 @login_required
 def resend_notification(ticket_id: int, outbox_id: int):
     """重新发送: a message that did not reach the resident goes out again, by WeChat's rules."""
-    ticket = visible_ticket(g.user, ticket_id, for_update=True)
-    if ticket is None:
-        abort(404)
     try:
-        resend(g.user, ticket, outbox_id, utcnow())
+        ticket = load_visible(g.actor, ticket_id, for_update=True)
+        resend(g.actor, ticket, outbox_id, utcnow())
     except ActionRefused as refused:
         db.session.rollback()
         if refused.status in (403, 404):
@@ -158,7 +154,9 @@ def media_file(media_id: int):
     media = db.session.get(MediaFile, media_id)
     if media is None or media.status != MediaStatus.STORED or not media.ticket_id:
         abort(404)
-    if visible_ticket(g.user, media.ticket_id) is None:
+    try:
+        load_visible(g.actor, media.ticket_id)
+    except ActionRefused:
         abort(404)
     data = media_storage(media.storage).get(media.storage_key)
     response = send_file(
@@ -171,17 +169,14 @@ def media_file(media_id: int):
 @bp.post("/tickets/<int:ticket_id>/correct")
 @login_required
 def correct(ticket_id: int):
-    ticket = visible_ticket(g.user, ticket_id, for_update=True)
-    if ticket is None:
-        abort(404)
     try:
-        correct_ticket(ticket, g.user, request.form, taxonomy(), utcnow(), note=request.form.get("note"))
+        correct_ticket(g.actor, ticket_id, request.form, taxonomy(), utcnow(), note=request.form.get("note"))
     except ActionRefused as refused:
-        db.session.rollback()
+        if refused.status == 404:
+            abort(404)
         if refused.status == 403:
             abort(403, description=refused.reason)
         return _render_ticket(_page_or_404(ticket_id), refused.status, refused.reason)
-    db.session.commit()
     flash("已更正，更正记录已写入时间线", "ok")
     return redirect(url_for("console.ticket", ticket_id=ticket_id) + "#timeline", 303)
 
@@ -194,10 +189,17 @@ def _period(args) -> tuple[datetime, datetime, date, date, str | None]:
     today = utcnow().astimezone(LOCAL_TZ).date()
     error = None
     try:
-        last = date.fromisoformat(args["to"]) if args.get("to") else today
-        first = date.fromisoformat(args["from"]) if args.get("from") else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
-    except ValueError:
-        last, first, error = today, today - timedelta(days=DEFAULT_PERIOD_DAYS - 1), "日期格式应为 YYYY-MM-DD"
+        last = date.fromisoformat(args["to"].strip()) if args.get("to") else today
+        first = (
+            date.fromisoformat(args["from"].strip())
+            if args.get("from")
+            else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+        )
+        if not (MIN_YEAR <= first.year <= MAX_YEAR and MIN_YEAR <= last.year <= MAX_YEAR):
+            raise ValueError("out of range")
+    except (ValueError, OverflowError):
+        last, first = today, today - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+        error = f"日期格式应为 YYYY-MM-DD，年份在 {MIN_YEAR}–{MAX_YEAR} 之间"
     if first > last:
         first, last, error = last, first, "开始日期晚于结束日期，已对调"
     if (last - first).days >= MAX_PERIOD_DAYS:
@@ -206,8 +208,8 @@ def _period(args) -> tuple[datetime, datetime, date, date, str | None]:
 
 
 def _region(args) -> str:
-    code = (args.get("region") or "").strip() or g.user.region_code
-    if not in_scope(g.user, code):
+    code = (args.get("region") or "").strip()[:32] or g.user.region_code
+    if not may_export(g.actor, code):
         abort(403, description="该区域不在您的管辖范围内")
     return code
 
@@ -217,7 +219,7 @@ def _region(args) -> str:
 def dashboard_page():
     code = _region(request.args)
     start, end, first, last, error = _period(request.args)
-    stats = dashboard(code, start, end, utcnow())
+    stats = dashboard(code, start, end, utcnow(), hidden=export_filter(g.actor))
     if stats is None:
         abort(404)
     regions = [n for n in region_choices(g.user) if n.tier != "grid"] or region_choices(g.user)
@@ -233,7 +235,7 @@ def export_ledger():
     start, end, first, last, _ = _period(request.args)
     node = node_by_code(code)
     title = f"{node.name} 工单台账 {first.isoformat()} 至 {last.isoformat()}（个人信息已脱敏）"
-    data = ledger_xlsx(title, ledger_rows(code, start, end, utcnow()))
+    data = ledger_xlsx(title, ledger_rows(code, start, end, utcnow(), hidden=export_filter(g.actor)))
     audit(f"staff:{g.user.username}", "export.ledger", f"region:{code}", start=first.isoformat(), end=last.isoformat())
     db.session.commit()
     return send_file(
@@ -247,7 +249,11 @@ def export_ledger():
 @bp.get("/export/corrections.csv")
 @login_required
 def export_corrections():
-    rows = corrected_rows(scope_codes(g.user), with_subcategory=request.args.get("level") == "2")
+    if not may_export(g.actor, g.user.region_code):
+        abort(403, description="该区域不在您的管辖范围内")
+    rows = corrected_rows(
+        area_codes(g.actor), with_subcategory=request.args.get("level") == "2", hidden=export_filter(g.actor)
+    )
     audit(f"staff:{g.user.username}", "export.corrections", f"region:{g.user.region_code}", rows=len(rows))
     db.session.commit()
     return send_file(

@@ -32,6 +32,7 @@ from handlers.open311 import (
 )
 from handlers.parsing import get_parser, taxonomy
 from models import User, db, utcnow
+from workflow.policy import Actor, staff_actor
 
 log = logging.getLogger(__name__)
 
@@ -180,12 +181,12 @@ def require_key() -> User:
     return user
 
 
-def reader() -> User | None:
+def reader() -> Actor | None:
     """Who reads: None for the public, else the key's user (a key narrows reads to its region)."""
     user = _key_user()
     if user is None and int(current_app.config.get("OPEN311_READ_REQUIRES_KEY") or 0):
         raise Open311Error(403, "api_key is missing: this county requires one for reading")
-    return user
+    return staff_actor(user, "open311") if user is not None else None
 
 
 # --- endpoints -----------------------------------------------------------------------------------------
@@ -251,9 +252,9 @@ def post_request(fmt: str):
     if request.form.get("service_request_id") and not request.form.get("service_code"):
         # A lookup too long for a URL (FixMyStreet asks for every open request it holds): read, not create.
         return render(fmt, "service_requests", find_requests(reader(), request.form, utcnow(), taxonomy()))
-    user = require_key()
+    actor = staff_actor(require_key(), "open311")
     parser = get_parser(current_app.instance_path)
-    submitted = submit_request(user, request.form, parser, taxonomy(), utcnow())
+    submitted = submit_request(actor, request.form, parser, taxonomy(), utcnow())
     ids = [message.id for message in submitted.outbox]
     db.session.commit()
     for outbox_id in ids:

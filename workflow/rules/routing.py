@@ -19,6 +19,10 @@ class RoutingRule:
     tier: str | None = None
     member_role: str | None = None
     closable_tier: str | None = None
+    # Complaints about officials (纪检监察 …): owned by `office` (a node code) or the rule's tier, and
+    # invisible to every team below that tier (workflow.policy).
+    sensitive: bool = False
+    office: str | None = None
 
     def matches(self, category: str | None, subcategory: str | None) -> bool:
         return category == self.category and (self.subcategory is None or subcategory == self.subcategory)
@@ -56,8 +60,12 @@ def load_routing(path: str | Path) -> RoutingConfig:
                 spec.get("tier"),
                 spec.get("member_role"),
                 spec.get("closable_tier"),
+                bool(spec.get("sensitive", False)),
+                str(spec["office"]) if spec.get("office") else None,
             )
         )
+        if rules[-1].sensitive and not (rules[-1].tier or rules[-1].office):
+            raise ValueError(f"routing rule #{index + 1}: a sensitive category needs a tier or an office")
     duplicates = data.get("duplicates") or {}
     return RoutingConfig(
         tuple(rules), float(duplicates.get("window_days", 3)), float(duplicates.get("min_similarity", 0.35))
@@ -88,7 +96,9 @@ def route(
     if rule is None:
         return base
     owner = base.owner_code
-    if rule.tier and owner and lineage is not None:
+    if rule.office and lineage is not None and lineage(rule.office):
+        owner = rule.office
+    elif rule.tier and owner and lineage is not None:
         chain = lineage(owner)
         # The nearest ancestor at (or above) the rule's tier; a ticket already higher stays where it is.
         candidates = [code for code, tier in chain if TIER_RANK.get(tier, 9) <= TIER_RANK[rule.tier]]

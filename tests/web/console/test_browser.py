@@ -178,3 +178,34 @@ def test_compose_a_broadcast_and_watch_it_reach_one_hundred_percent(
     assert page.locator("#broadcast-cancel").count() == 0
     assert "25" in page.locator('#broadcast-report tr[data-channel="mp"]').inner_text()
     shot(page, tmp_path, "broadcast")
+
+
+def test_an_admin_takes_a_colleagues_access_away_and_their_open_browser_is_signed_out(
+    region, live_server, browser_page, tmp_path
+):
+    """The admin page in Chromium: the account list, then deactivate; the colleague's own signed-in
+    browser (a second context) is bounced to the login page at its next click."""
+    from playwright.sync_api import sync_playwright  # noqa: F401  (the fixture already started it)
+
+    page, base = browser_page, live_server
+    make_user(region, "chenlx", "admin", "990100")
+    make_user(region, "zhaozg", "officer", "990101001002")
+    colleague = page.context.browser.new_context(locale="zh-CN")
+    other = colleague.new_page()
+    sign_in(other, base, "zhaozg")
+    sign_in(page, base, "chenlx")
+    page.click("nav >> text=账号")
+    page.wait_for_selector('tr[data-user="zhaozg"]')
+    row = page.locator('tr[data-user="zhaozg"]')
+    assert "东大社区第二网格" in row.inner_text() and "1 个" in row.inner_text()  # one live session
+    shot(page, tmp_path, "admin-users")
+    row.locator('button[data-action="deactivate"]').click()
+    page.wait_for_selector('tr[data-user="zhaozg"] td.state:has-text("已停用")')
+    assert "已停用 zhaozg" in page.locator(".flash").first.inner_text()
+    other.goto(f"{base}/console/")
+    other.wait_for_url(re.compile(r".*/console/login.*"))
+    colleague.close()
+    with region.app_context():
+        from models import User
+
+        assert db.session.execute(db.select(User).filter_by(username="zhaozg")).scalar_one().active is False

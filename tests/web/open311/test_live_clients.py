@@ -12,15 +12,20 @@ import pytest
 import requests
 from georeport import GeoReport
 
-from models import Ticket, db, utcnow
+from models import Ticket, User, db, utcnow
 from scripts.launch import gunicorn_settings
 from tests.support.broadcasts import token_for
 from tests.support.harness import BIN, PROJECT, free_port, wait_for, worker_env
 from tests.web.open311.schema_check import validate
+from workflow.policy import staff_actor
 from workflow.transitions import apply_action
 
 LIGHTS = "urban.municipal-facilities"
 UTILITIES = "urban.utilities"
+
+
+def county_admin():
+    return staff_actor(User(username="t", role="admin", region_code="990100"), "console")
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +108,8 @@ def test_georeport_lists_reads_posts_and_filters(region, server):
 
     with region.app_context():
         ticket = db.session.execute(db.select(Ticket).filter_by(number=number)).scalar_one()
-        apply_action(ticket, "sign", "staff:t", utcnow())
-        apply_action(ticket, "resolve", "staff:t", utcnow(), note="已更换灯泡")
+        apply_action(ticket, "sign", county_admin(), utcnow())
+        apply_action(ticket, "resolve", county_admin(), utcnow(), note="已更换灯泡")
         db.session.commit()
     after = utcnow() + timedelta(seconds=1)
     window = {"start_date": before.isoformat(), "end_date": after.isoformat()}

@@ -9,16 +9,21 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from models import Outbox, Ticket, TicketStatus, db, utcnow
+from models import Outbox, Ticket, TicketStatus, User, db, utcnow
 from tests.support.broadcasts import token_for
 from tests.web.console.helpers import load, new_ticket
 from tests.web.open311.schema_check import checked
+from workflow.policy import staff_actor
 from workflow.transitions import apply_action
 
 BASE = "/open311/v2"
 LIGHTS = "urban.municipal-facilities"
 UTILITIES = "urban.utilities"
 WAGES = "labour.unpaid-wages"
+
+
+def county_admin():
+    return staff_actor(User(username="t", role="admin", region_code="990100"), "console")
 
 
 class Api:
@@ -177,8 +182,8 @@ def test_absent_values_are_null_and_closed_requests_have_no_expected_time(region
     number = post(api, key, description="路灯不亮", address_id="990101001001").data_json[0]["service_request_id"]
     with region.app_context():
         ticket = db.session.execute(db.select(Ticket).filter_by(number=number)).scalar_one()
-        apply_action(ticket, "sign", "staff:t", utcnow())
-        apply_action(ticket, "resolve", "staff:t", utcnow(), note="已更换灯泡，联系人13812345678")
+        apply_action(ticket, "sign", county_admin(), utcnow())
+        apply_action(ticket, "resolve", county_admin(), utcnow(), note="已更换灯泡，联系人13812345678")
         db.session.commit()
     [request] = api.get(f"requests/{number}.json").data_json
     assert request["lat"] is None and request["long"] is None and request["media_url"] is None
@@ -353,8 +358,8 @@ def test_service_request_updates_show_each_step(region, api, key):
     number = post(api, key, description="路灯不亮").data_json[0]["service_request_id"]
     with region.app_context():
         ticket = db.session.execute(db.select(Ticket).filter_by(number=number)).scalar_one()
-        apply_action(ticket, "sign", "staff:t", utcnow(), note="内部：已派电工")
-        apply_action(ticket, "resolve", "staff:t", utcnow(), note="已更换灯泡")
+        apply_action(ticket, "sign", county_admin(), utcnow(), note="内部：已派电工")
+        apply_action(ticket, "resolve", county_admin(), utcnow(), note="已更换灯泡")
         db.session.commit()
     query = f"start_date={start.isoformat().replace('+', '%2B')}&end_date={utcnow().isoformat().replace('+', '%2B')}"
     updates = api.get(f"servicerequestupdates.json?{query}&api_key=").data_json
