@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from demand import DemandParser
+from demand.duplicates import denies_same
 from handlers import commands, events, officers
 from handlers.ratings import awaiting_rating, parse_rating, rate
 from models import (
@@ -17,7 +18,6 @@ from models import (
     InboundStatus,
     Resident,
     Ticket,
-    TicketReporter,
     TicketStatus,
     add_event,
     db,
@@ -25,10 +25,10 @@ from models import (
     node_by_code,
 )
 from workflow import replies
+from workflow.duplicates import join_report, recent_join, record_suggestions, split_off
 from workflow.group_notices import notify_groups
 from workflow.rules.geo import locate_grid
 from workflow.tickets import (
-    add_reporter,
     apply_demand,
     create_ticket,
     find_duplicate,
@@ -100,6 +100,8 @@ def handle_text(intake: Intake) -> None:
         return
     if _handle_rating(intake, text):
         return
+    if denies_same(text) and _split_my_join(intake):
+        return
     pending = _pending_ticket(intake)
     if pending is not None:
         if intake.resident.pending_field == "info":
@@ -139,10 +141,11 @@ def _answer_info_request(intake: Intake, ticket: Ticket, answer: str) -> None:
 
 def _open_ticket(intake: Intake, demand) -> Ticket:
     resident = intake.resident
-    duplicate = find_duplicate(demand, demand.location.grid or resident.grid_code, intake.now)
-    if duplicate is not None:
-        return _join_duplicate(intake, duplicate, demand)
+    found = find_duplicate(demand, demand.location.grid or resident.grid_code, intake.now, reporter_id=resident.openid)
+    if found.ticket is not None:
+        return _join_duplicate(intake, found.ticket, demand, found.verdict)
     ticket = _resident_ticket(intake, demand)
+    record_suggestions(ticket, found.suggestions, intake.now)
     intake.inbound.ticket_id = ticket.id
     if ticket.grid_code:
         resident.grid_code = ticket.grid_code
@@ -153,21 +156,47 @@ def _open_ticket(intake: Intake, demand) -> Ticket:
     return ticket
 
 
-def _join_duplicate(intake: Intake, ticket: Ticket, demand) -> Ticket:
+def _join_duplicate(intake: Intake, ticket: Ticket, demand, verdict=None) -> Ticket:
     """The same streetlight, reported again: one ticket that keeps every reporter."""
     resident = intake.resident
-    already = db.session.execute(
-        db.select(TicketReporter.id).filter_by(ticket_id=ticket.id, external_id=resident.openid).limit(1)
-    ).first()
-    if already is None:
-        add_reporter(ticket, channel="mp", external_id=resident.openid, demand=demand, now=intake.now)
-    add_event(
-        ticket, "duplicate_joined", f"resident:{resident.openid}", note=(demand.description or "")[:500]
-    ).created_at = intake.now
+    join_report(
+        ticket,
+        demand,
+        reporter_channel="mp",
+        external_id=resident.openid,
+        actor=f"resident:{resident.openid}",
+        now=intake.now,
+        verdict=verdict,
+        inbound_id=intake.inbound.id,
+    )
     intake.inbound.ticket_id = ticket.id
     text = replies.DUPLICATE_JOINED.format(number=ticket.number, owner=owner_name(ticket) or "责任单位")
     intake.reply(text, kind="ack", ticket=ticket)
     return ticket
+
+
+# A "不是同一件事" this long after a join still undoes it (residents read the join message later).
+DENIAL_WINDOW = timedelta(hours=24)
+
+
+def _split_my_join(intake: Intake) -> bool:
+    """The resident says their report is not the ticket it joined: it gets its own ticket at once."""
+    link = recent_join("mp", intake.resident.openid, intake.now - DENIAL_WINDOW)
+    if link is None:
+        return False
+    joined = db.session.get(Ticket, link.ticket_id)
+    actor = f"resident:{intake.resident.openid}"
+    parted = split_off(joined, link, intake.now, actor)
+    add_event(
+        joined, "split", actor, note=(intake.inbound.content or "")[:500], split_to=parted.ticket.number
+    ).created_at = intake.now
+    intake.outbox.extend(parted.outbox)
+    intake.inbound.ticket_id = parted.ticket.id
+    if parted.ticket.grid_code:
+        intake.resident.grid_code = parted.ticket.grid_code
+    text = replies.split_text(parted.ticket, owner_name(parted.ticket))
+    intake.reply(text, kind="split", ticket=parted.ticket)
+    return True
 
 
 def _ask(intake: Intake, ticket: Ticket, field_name: str) -> None:

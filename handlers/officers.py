@@ -35,9 +35,10 @@ from models import (
     node_by_code,
     ticket_by_number,
 )
+from workflow.duplicates import join_report, record_suggestions
 from workflow.group_notices import notify_groups
 from workflow.replies import local_time
-from workflow.tickets import add_reporter, create_ticket, find_duplicate
+from workflow.tickets import create_ticket, find_duplicate
 from workflow.transitions import ActionRefused, apply_action
 
 CHANNELS = frozenset({"wecom", "wecom_bot"})
@@ -172,15 +173,20 @@ def _report(intake: OfficerIntake, text: str) -> None:
     if grid is None and not demand.location.grid and not demand.location.node:
         # An officer above grid level: their own node is the default place, not county intake.
         demand = replace(demand, location=replace(demand.location, node=home.code, source="reporter"))
-    duplicate = find_duplicate(demand, demand.location.grid or grid, intake.now)
-    if duplicate is not None:
-        if not any(r.channel == "wecom" and r.external_id == intake.userid for r in duplicate.reporters):
-            add_reporter(
-                duplicate, channel="wecom", external_id=intake.userid, demand=demand, name=_name(intake), now=intake.now
-            )
-        add_event(
-            duplicate, "duplicate_joined", intake.actor, note=(demand.description or "")[:500]
-        ).created_at = intake.now
+    found = find_duplicate(demand, demand.location.grid or grid, intake.now, reporter_id=intake.userid)
+    if found.ticket is not None:
+        duplicate = found.ticket
+        join_report(
+            duplicate,
+            demand,
+            reporter_channel="wecom",
+            external_id=intake.userid,
+            actor=intake.actor,
+            now=intake.now,
+            verdict=found.verdict,
+            name=_name(intake),
+            inbound_id=intake.inbound.id,
+        )
         intake.inbound.ticket_id = duplicate.id
         intake.reply(
             f"该问题已有工单{duplicate.number}在办，已将您的上报合并。\n" + ticket_summary(duplicate),
@@ -198,6 +204,7 @@ def _report(intake: OfficerIntake, text: str) -> None:
         reporter_name=_name(intake),
         actor=intake.actor,
     )
+    record_suggestions(ticket, found.suggestions, intake.now)
     intake.inbound.ticket_id = ticket.id
     intake.reply("已受理。\n" + ticket_summary(ticket), kind="ack", ticket=ticket)
     intake.outbox.extend(notify_groups(ticket, "new", intake.now))

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from demand.taxonomy import Taxonomy
-from models import DONE_STATUSES, STATUS_LABELS, Outbox, Ticket, TicketStatus, User, add_event, db, node_by_code
+from models import DONE_STATUSES, STATUS_LABELS, Outbox, Ticket, TicketStatus, User, db, node_by_code
 from ops.privacy import mask_text
+from workflow.duplicates import join_report, record_suggestions
 from workflow.group_notices import notify_groups
 from workflow.rules.geo import contains, distance_km
 from workflow.scope import in_scope, node_names, scope_codes, visible_filter
-from workflow.tickets import add_reporter, create_ticket, find_duplicate, grid_nodes, owner_name
+from workflow.tickets import create_ticket, find_duplicate, grid_nodes, owner_name
 
 DEFAULT_DAYS = 90  # GeoReport v2: without dates, the last 90 days
 MAX_RESULTS = 1000
@@ -253,13 +254,30 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
     external_id = f"{user.username}:{reporter_id}" if reporter_id else user.username
     actor = f"api:{user.username}"
     phone = (form.get("phone") or "").strip()[:32] or None
-    duplicate = find_duplicate(demand, location.grid or reporter_grid, now)
+    found = find_duplicate(
+        demand,
+        location.grid or reporter_grid,
+        now,
+        service_code=service_code(*chosen) if chosen is not None else None,
+        lat=lat,
+        lng=lng,
+        reporter_id=external_id,
+    )
+    duplicate = found.ticket
     if duplicate is not None and (in_scope(user, duplicate.owner_code) or in_scope(user, duplicate.grid_code)):
-        reporter = add_reporter(
-            duplicate, channel="open311", external_id=external_id, demand=demand, name=name or None, now=now
+        reporter = join_report(
+            duplicate,
+            demand,
+            reporter_channel="open311",
+            external_id=external_id,
+            actor=actor,
+            now=now,
+            verdict=found.verdict,
+            name=name or None,
+            lat=lat,
+            lng=lng,
         )
         reporter.phone = reporter.phone or phone
-        add_event(duplicate, "duplicate_joined", actor, note=(demand.description or "")[:500]).created_at = now
         notice = (
             f"同一事项已在办理（工单号 {duplicate.number}，承办：{owner_name(duplicate) or '责任单位'}），已并入该工单"
         )
@@ -281,6 +299,7 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
         ticket.location_text = address
     if phone and ticket.reporters and not ticket.reporters[0].phone:
         ticket.reporters[0].phone = phone
+    record_suggestions(ticket, found.suggestions, now)
     outbox = _group_notice(ticket, now)
     notice = f"已受理，工单号 {ticket.number}，承办：{owner_name(ticket) or '受理中心'}"
     return Submitted(ticket, notice, outbox)

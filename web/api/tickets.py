@@ -9,6 +9,7 @@ from flask import abort, g, jsonify, request
 from models import Ticket, db, subtree_codes
 from web.api import bp
 from web.api.serializers import ticket_dict
+from workflow.duplicates import possible_duplicates
 
 MAX_PAGE = 200
 
@@ -52,8 +53,12 @@ def list_tickets():
     total = db.session.execute(db.select(db.func.count()).select_from(query.subquery())).scalar_one()
     tickets = db.session.execute(query.order_by(Ticket.id.desc()).limit(limit).offset(offset)).scalars().all()
     unmasked = g.user.sees_personal_data
+    possible = possible_duplicates(t.id for t in tickets if t.merged_into_id is None)
     return jsonify(
-        total=total, limit=limit, offset=offset, tickets=[ticket_dict(t, unmasked, with_events=False) for t in tickets]
+        total=total,
+        limit=limit,
+        offset=offset,
+        tickets=[ticket_dict(t, unmasked, with_events=False, possible=possible.get(t.id, [])) for t in tickets],
     )
 
 

@@ -25,7 +25,7 @@ from workflow.queue import (
     ticket_page,
 )
 from workflow.rules.sla import LOCAL_TZ
-from workflow.scope import home_node, in_scope, region_choices, scope_codes, visible_ticket
+from workflow.scope import READ_ONLY_ROLES, home_node, in_scope, region_choices, scope_codes, visible_ticket
 from workflow.transitions import ActionRefused
 
 DEFAULT_PERIOD_DAYS = 30
@@ -54,6 +54,7 @@ def queue():
         urgencies=URGENCY_LABELS,
         grids=region_choices(g.user, ("grid",)),
         home=home_node(g.user),
+        may_act=g.user.role not in READ_ONLY_ROLES,
     )
     elapsed = (time.perf_counter() - started) * 1000
     return body, 200, {"Server-Timing": f"queue;dur={elapsed:.1f}"}
@@ -104,6 +105,8 @@ def _action_params(name: str, form) -> dict:
         params["handlers"] = [{"node": node, "role": form.get("role") if form.get("role") in ("lead", "co") else "co"}]
     elif name == "merge":
         params["into"] = (form.get("into") or "").strip()
+    elif name == "split":
+        params["reporter"] = (form.get("reporter") or "").strip()
     return params
 
 
