@@ -102,6 +102,9 @@ def handle_text(intake: Intake) -> None:
         return
     if denies_same(text) and _split_my_join(intake):
         return
+    if denies_same(text) and len(text) <= BARE_DENIAL_CHARS:
+        intake.reply(replies.NOT_JOINED, kind="nothing")  # "不是同一件事" with no join to undo is no new matter
+        return
     pending = _pending_ticket(intake)
     if pending is not None:
         if intake.resident.pending_field == "info":
@@ -175,6 +178,8 @@ def _join_duplicate(intake: Intake, ticket: Ticket, demand, verdict=None) -> Tic
     return ticket
 
 
+# A denial this short is only a denial ("不是同一件事！"); a longer text may describe a new matter.
+BARE_DENIAL_CHARS = 12
 # A "不是同一件事" this long after a join still undoes it (residents read the join message later).
 DENIAL_WINDOW = timedelta(hours=24)
 

@@ -96,6 +96,9 @@ DUPLICATE_JOINED = (
 )
 
 
+NOT_JOINED = "您最近反映的问题没有合并到其他工单，无需拆分。如有新的问题，请直接描述问题和地点。"
+
+
 def split_text(ticket, owner: str | None) -> str:
     """A joined report given its own ticket again (staff's split, or the resident's "不是同一件事")."""
     return (
