@@ -25,7 +25,7 @@ from models import (
     node_by_code,
 )
 from workflow import replies
-from workflow.duplicates import join_report, recent_join, record_suggestions, split_off
+from workflow.duplicates import join_report, record_suggestions, undo_recent_join
 from workflow.group_notices import notify_groups
 from workflow.rules.geo import locate_grid
 from workflow.tickets import (
@@ -180,21 +180,13 @@ def _join_duplicate(intake: Intake, ticket: Ticket, demand, verdict=None) -> Tic
 
 # A denial this short is only a denial ("不是同一件事！"); a longer text may describe a new matter.
 BARE_DENIAL_CHARS = 12
-# A "不是同一件事" this long after a join still undoes it (residents read the join message later).
-DENIAL_WINDOW = timedelta(hours=24)
 
 
 def _split_my_join(intake: Intake) -> bool:
     """The resident says their report is not the ticket it joined: it gets its own ticket at once."""
-    link = recent_join("mp", intake.resident.openid, intake.now - DENIAL_WINDOW)
-    if link is None:
+    parted = undo_recent_join("mp", intake.resident.openid, intake.now, intake.inbound.content or "")
+    if parted is None:
         return False
-    joined = db.session.get(Ticket, link.ticket_id)
-    actor = f"resident:{intake.resident.openid}"
-    parted = split_off(joined, link, intake.now, actor)
-    add_event(
-        joined, "split", actor, note=(intake.inbound.content or "")[:500], split_to=parted.ticket.number
-    ).created_at = intake.now
     intake.outbox.extend(parted.outbox)
     intake.inbound.ticket_id = parted.ticket.id
     if parted.ticket.grid_code:

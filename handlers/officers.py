@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from demand import DemandParser
+from demand.duplicates import denies_same
 from models import (
     OPEN_STATUSES,
     STATUS_LABELS,
@@ -35,7 +36,7 @@ from models import (
     node_by_code,
     ticket_by_number,
 )
-from workflow.duplicates import join_report, record_suggestions
+from workflow.duplicates import join_report, record_suggestions, undo_recent_join
 from workflow.group_notices import notify_groups
 from workflow.replies import local_time
 from workflow.tickets import create_ticket, find_duplicate
@@ -160,7 +161,20 @@ def handle_officer_text(intake: OfficerIntake, text: str) -> None:
     if match := _RESOLVE.match(text):
         _act(intake, match.group(1), "resolve", match.group(2).strip() or None)
         return
+    if denies_same(text) and _split_my_join(intake, text):
+        return
     _report(intake, text)
+
+
+def _split_my_join(intake: OfficerIntake, text: str) -> bool:
+    """An officer's "不是同一件事" after their report was joined: the report gets its own ticket."""
+    parted = undo_recent_join("wecom", intake.userid, intake.now, text)
+    if parted is None:
+        return False
+    intake.outbox.extend(parted.outbox)
+    intake.inbound.ticket_id = parted.ticket.id
+    intake.reply("已为您的上报单独立案。\n" + ticket_summary(parted.ticket), kind="split", ticket=parted.ticket)
+    return True
 
 
 def _report(intake: OfficerIntake, text: str) -> None:

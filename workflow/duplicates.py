@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from demand import Demand, Location
 from demand.duplicates import Verdict
@@ -31,6 +31,8 @@ from workflow.group_notices import notify_groups
 from workflow.tickets import add_reporter, apply_demand, assign_number, set_deadlines
 
 SUGGESTED, JOINED, SPLIT = "suggested", "joined", "split"
+# A reporter's "不是同一件事" this long after their report was joined still undoes it (people read later).
+DENIAL_WINDOW = timedelta(hours=24)
 # Events of a joined reporter that leave with them when they are split off.
 _MOVING_EVENTS = ("duplicate_joined", "attachment", "located")
 
@@ -152,13 +154,14 @@ def possible_duplicates(ticket_ids: Iterable[int]) -> dict[int, list[Possible]]:
     ids = sorted(set(ticket_ids))
     if not ids:
         return {}
-    links = db.session.execute(
-        db.select(DuplicateLink).filter(
-            DuplicateLink.kind == SUGGESTED,
-            db.or_(DuplicateLink.ticket_id.in_(ids), DuplicateLink.other_id.in_(ids)),
-        )
-    ).scalars()
-    links = list(links)
+    links = list(
+        db.session.execute(
+            db.select(DuplicateLink).filter(
+                DuplicateLink.kind == SUGGESTED,
+                db.or_(DuplicateLink.ticket_id.in_(ids), DuplicateLink.other_id.in_(ids)),
+            )
+        ).scalars()
+    )
     if not links:
         return {}
     involved = {link.ticket_id for link in links} | {link.other_id for link in links if link.other_id}
@@ -263,6 +266,19 @@ def recent_join(reporter_channel: str, external_id: str, since: datetime) -> Dup
         ),
         None,
     )
+
+
+def undo_recent_join(reporter_channel: str, external_id: str, now: datetime, words: str) -> Split | None:
+    """The reporter says their latest joined report is another matter: it gets its own ticket at once.
+    None when nothing of theirs was joined within DENIAL_WINDOW."""
+    link = recent_join(reporter_channel, external_id, now - DENIAL_WINDOW)
+    joined = db.session.get(Ticket, link.ticket_id) if link is not None else None
+    if link is None or joined is None:
+        return None
+    actor = (link.report or {}).get("actor") or f"{reporter_channel}:{external_id}"
+    parted = split_off(joined, link, now, actor)
+    add_event(joined, "split", actor, note=words[:500], split_to=parted.ticket.number).created_at = now
+    return parted
 
 
 def split_reporter(ticket: Ticket, reporter: TicketReporter, now: datetime, actor: str) -> Split:

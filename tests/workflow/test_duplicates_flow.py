@@ -10,6 +10,7 @@ import pytest
 
 from models import InboundMessage, Ticket, TicketStatus, db
 from tests.handlers.test_intake_flow import acks, push, tickets
+from tests.handlers.test_officers import push_app, replies, wecom  # noqa: F401  (wecom is a fixture)
 from tests.support.broadcasts import auth, token_for
 from tests.support.wechat_push import message_xml, text_xml
 from tests.web.console.helpers import signed_in
@@ -221,3 +222,18 @@ def test_console_split_button_gives_the_reporter_their_own_ticket(region, client
     first, own = tickets(region)
     assert [r.external_id for r in own.reporters] == ["oK2"]
     assert f"拆分为：{own.number}" in staff.get(f"/console/tickets/{first.id}").get_data(as_text=True)
+
+
+def test_an_officer_can_say_not_the_same_too(wecom, client, fake_api, run_jobs):  # noqa: F811
+    push(client, text_xml("oRes", "阳光花园3号楼门口路灯不亮", 68001))
+    run_jobs()
+    push_app(client, "lixl", "【事项】3号楼门口路灯不亮【地点】阳光花园3栋")
+    run_jobs()
+    [ticket] = tickets(wecom)
+    assert [r.external_id for r in ticket.reporters] == ["oRes", "lixl"] and "合并" in replies(fake_api, "lixl")[-1]
+    push_app(client, "lixl", "不是同一件事")
+    run_jobs()
+    first, own = tickets(wecom)
+    assert [r.external_id for r in first.reporters] == ["oRes"]
+    assert [(r.channel, r.external_id) for r in own.reporters] == [("wecom", "lixl")] and own.channel == "wecom"
+    assert own.fields.get("matter") == "3号楼门口路灯不亮" and own.number in replies(fake_api, "lixl")[-1]
