@@ -35,6 +35,8 @@ from workflow.rules.sla import LOCAL_TZ, SlaTable, load_sla
 _sla_cache: dict[str, SlaTable] = {}
 _routing_cache: dict[str, RoutingConfig] = {}
 _duplicate_cache: dict[str, DuplicateConfig] = {}
+# The most recent open tickets of the grid (or place) that the duplicate check scores.
+MAX_CANDIDATES = 50
 
 
 def routing_config(path: Path = CONFIG_DIR / "routing.yaml") -> RoutingConfig:
@@ -170,7 +172,7 @@ def find_duplicate(
 
     Only a `merge` verdict comes back as `ticket` (an automatic join); the rest are `suggestions` for staff.
     `service_code` is the one an Open311 client chose (different codes never match); `reporter_id` leaves
-    out tickets this reporter was split from (a split pair is never matched again)."""
+    out tickets split apart from one this reporter is on (a split pair is never matched again)."""
     config = duplicate_config()
     if not (grid_code or demand.location.place):
         return DuplicateMatch()
@@ -185,25 +187,41 @@ def find_duplicate(
         if grid_code
         else query.filter(Ticket.place == demand.location.place)
     )
-    if reporter_id:
-        query = query.filter(Ticket.id.not_in(_split_from(reporter_id)))
+    if demand.location.building:
+        # Another building is never the same job: leaving those out keeps a busy grid's other buildings from
+        # crowding the real candidates out of the limit below.
+        building = demand.location.building
+        query = query.filter(db.or_(Ticket.building.is_(None), Ticket.building == building))
     new = facts_from_demand(demand, service_code=service_code, lat=lat, lng=lng, created_at=now)
     new = replace(new, grid=new.grid or grid_code)
-    candidates = db.session.execute(query.order_by(Ticket.id.desc()).limit(50)).scalars().all()
+    candidates = db.session.execute(query.order_by(Ticket.id.desc()).limit(MAX_CANDIDATES)).scalars().all()
     ranked = rank(new, ((t, ticket_facts(t)) for t in candidates), config, now)
+    if ranked and reporter_id:
+        apart = _split_from(reporter_id, [t.id for t, _ in ranked])
+        ranked = [(t, verdict) for t, verdict in ranked if t.id not in apart]
     if ranked and ranked[0][1].decision == MERGE:
         return DuplicateMatch(ranked[0][0], ranked[0][1])
     return DuplicateMatch(suggestions=ranked)
 
 
-def _split_from(reporter_id: str):
-    """Ids of tickets split apart from a ticket this reporter is on (either side of the split)."""
-    mine = db.select(TicketReporter.ticket_id).filter(TicketReporter.external_id == reporter_id)
-    split = DuplicateLink.kind == "split"
-    return db.union(
-        db.select(DuplicateLink.other_id).filter(split, DuplicateLink.ticket_id.in_(mine)),
-        db.select(DuplicateLink.ticket_id).filter(split, DuplicateLink.other_id.in_(mine)),
+def _split_from(reporter_id: str, ids: list[int]) -> set[int]:
+    """Those of `ids` that were split apart from a ticket this reporter is on (either side of the split)."""
+    links = db.session.execute(
+        db.select(DuplicateLink.ticket_id, DuplicateLink.other_id).filter(
+            DuplicateLink.kind == "split", db.or_(DuplicateLink.ticket_id.in_(ids), DuplicateLink.other_id.in_(ids))
+        )
+    ).all()
+    if not links:
+        return set()
+    partners = {a for a, _ in links} | {b for _, b in links if b is not None}
+    mine = set(
+        db.session.execute(
+            db.select(TicketReporter.ticket_id).filter(
+                TicketReporter.external_id == reporter_id, TicketReporter.ticket_id.in_(partners)
+            )
+        ).scalars()
     )
+    return {a for a, b in links if b in mine} | {b for a, b in links if a in mine and b is not None}
 
 
 def add_reporter(

@@ -4,7 +4,7 @@ keeps hearing the ticket they are on."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -77,12 +77,21 @@ def test_a_resident_who_says_not_the_same_gets_their_own_ticket_at_once(region, 
         ).scalars()
         assert set(senders) == {own.id}
 
-    # the pair is never matched again: the same words from them land on their own ticket
+    # the pair is never matched again: once their own ticket is done, the same words from them are a new
+    # ticket, not a join of the one they said was different
+    now = datetime.now(UTC)
+    act(region, own.id, "sign", now)
+    act(region, own.id, "resolve", now, note="已核实处理")
     push(client, text_xml("oSecond", LIGHT_AGAIN, 62005))
     run_jobs()
-    first, own = tickets(region)
+    first, own, again = tickets(region)
     assert [r.external_id for r in first.reporters] == ["oFirst"]
-    assert [r.external_id for r in own.reporters] == ["oSecond"]
+    assert [r.external_id for r in again.reporters] == ["oSecond"] and "合并" not in acks(fake_api, "oSecond")[-1]
+    # while anyone else saying the same is still joined to the first
+    push(client, text_xml("oThird", LIGHT_AGAIN, 62006))
+    run_jobs()
+    assert "oThird" in [r.external_id for r in tickets(region)[0].reporters + tickets(region)[2].reporters]
+    assert len(tickets(region)) == 3
 
 
 def test_saying_not_the_same_without_a_join_is_just_a_message(region, client, fake_api, run_jobs):
