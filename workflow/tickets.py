@@ -182,11 +182,14 @@ def find_duplicate(
         Ticket.status.in_([TicketStatus.ASSIGNED, TicketStatus.SIGNED, TicketStatus.PROCESSING]),
         Ticket.merged_into_id.is_(None),
     )
-    query = (
-        query.filter(Ticket.grid_code == grid_code)
-        if grid_code
-        else query.filter(Ticket.place == demand.location.place)
-    )
+    if grid_code:
+        query = query.filter(Ticket.grid_code == grid_code)
+    else:
+        # 幸福里 (a community's short name, no grid) and 幸福里小区 (its estate) are written for the same spot.
+        place = demand.location.place
+        query = query.filter(
+            db.or_(Ticket.place.startswith(place, autoescape=True), db.literal(place).startswith(Ticket.place))
+        )
     if demand.location.building:
         # Another building is never the same job: leaving those out keeps a busy grid's other buildings from
         # crowding the real candidates out of the limit below.
