@@ -258,7 +258,7 @@ def submit_request(user: User, form: Mapping[str, str], parser, taxonomy: Taxono
         demand,
         location.grid or reporter_grid,
         now,
-        service_code=service_code(*chosen) if chosen is not None else None,
+        chosen_service=chosen is not None,
         lat=lat,
         lng=lng,
         reporter_id=external_id,

@@ -163,7 +163,7 @@ def find_duplicate(
     grid_code: str | None,
     now: datetime,
     *,
-    service_code: str | None = None,
+    chosen_service: bool = False,
     lat: float | None = None,
     lng: float | None = None,
     reporter_id: str | None = None,
@@ -171,7 +171,9 @@ def find_duplicate(
     """Open tickets in the same grid (or place) that may be the same job, scored by demand.duplicates.
 
     Only a `merge` verdict comes back as `ticket` (an automatic join); the rest are `suggestions` for staff.
-    `service_code` is the one an Open311 client chose (different codes never match); `reporter_id` leaves
+    `chosen_service`: the reporter chose the demand's category pair (an Open311 service_code), so a ticket
+    filed under another one is never the same job (compared as category pairs, whatever the code's spelling);
+    `reporter_id` leaves
     out tickets split apart from one this reporter is on (a split pair is never matched again)."""
     config = duplicate_config()
     if not (grid_code or demand.location.place):
@@ -195,6 +197,7 @@ def find_duplicate(
         # crowding the real candidates out of the limit below.
         building = demand.location.building
         query = query.filter(db.or_(Ticket.building.is_(None), Ticket.building == building))
+    service_code = service_code_of(demand.category, demand.subcategory) if chosen_service else None
     new = facts_from_demand(demand, service_code=service_code, lat=lat, lng=lng, created_at=now)
     new = replace(new, grid=new.grid or grid_code)
     candidates = db.session.execute(query.order_by(Ticket.id.desc()).limit(MAX_CANDIDATES)).scalars().all()

@@ -62,7 +62,7 @@ def _run_county(app, rows: list[tuple[int, dict]], decided: dict[int, str], firs
                 new,
                 new.location.grid,
                 when + timedelta(minutes=30),
-                service_code=row["service_code_b"] or None,
+                chosen_service=bool(row["service_code_b"]),
                 lat=lat_b,
                 lng=lng_b,
             )
