@@ -151,7 +151,7 @@ class Possible:
 
 def possible_duplicates(ticket_ids: Iterable[int]) -> dict[int, list[Possible]]:
     """ticket id → its suggested duplicates that are still open and unmerged, best first (both directions)."""
-    ids = sorted(set(ticket_ids))
+    ids = set(ticket_ids)
     if not ids:
         return {}
     links = list(

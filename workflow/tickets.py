@@ -173,8 +173,8 @@ def find_duplicate(
     Only a `merge` verdict comes back as `ticket` (an automatic join); the rest are `suggestions` for staff.
     `chosen_service`: the reporter chose the demand's category pair (an Open311 service_code), so a ticket
     filed under another one is never the same job (compared as category pairs, whatever the code's spelling);
-    `reporter_id` leaves
-    out tickets split apart from one this reporter is on (a split pair is never matched again)."""
+    `reporter_id` leaves out tickets split apart from one this reporter is on (a split pair is never matched
+    again)."""
     config = duplicate_config()
     if not (grid_code or demand.location.place):
         return DuplicateMatch()
