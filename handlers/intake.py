@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from demand import DemandParser
+from demand.duplicates import denies_same
 from handlers import commands, events, officers
 from handlers import gate as demand_gate
 from handlers.media import enqueue_fetch, keep_media
@@ -19,7 +20,6 @@ from models import (
     InboundStatus,
     Resident,
     Ticket,
-    TicketReporter,
     TicketStatus,
     add_event,
     db,
@@ -28,11 +28,11 @@ from models import (
     root_node,
 )
 from workflow import replies
+from workflow.duplicates import join_report, record_suggestions, undo_recent_join
 from workflow.group_notices import notify_groups
 from workflow.locating import locate, valid_point
 from workflow.rules.routing import route
 from workflow.tickets import (
-    add_reporter,
     apply_demand,
     create_ticket,
     find_duplicate,
@@ -125,6 +125,11 @@ def handle_text(intake: Intake) -> None:
     if (non_demand := demand_gate.screen(text)) is not None:
         demand_gate.decline(intake, non_demand)  # a greeting, a test, a sticker: answered, no ticket
         return
+    if denies_same(text) and _split_my_join(intake):
+        return
+    if denies_same(text) and len(text) <= BARE_DENIAL_CHARS:
+        intake.reply(replies.NOT_JOINED, kind="nothing")  # "不是同一件事" with no join to undo is no new matter
+        return
     pending = _pending_ticket(intake)
     if pending is not None:
         if intake.resident.pending_field == "info":
@@ -164,10 +169,11 @@ def _answer_info_request(intake: Intake, ticket: Ticket, answer: str) -> None:
 
 def _open_ticket(intake: Intake, demand) -> Ticket:
     resident = intake.resident
-    duplicate = find_duplicate(demand, demand.location.grid or resident.grid_code, intake.now)
-    if duplicate is not None:
-        return _join_duplicate(intake, duplicate, demand)
+    found = find_duplicate(demand, demand.location.grid or resident.grid_code, intake.now, reporter_id=resident.openid)
+    if found.ticket is not None:
+        return _join_duplicate(intake, found.ticket, demand, found.verdict)
     ticket = _resident_ticket(intake, demand)
+    record_suggestions(ticket, found.suggestions, intake.now)
     intake.inbound.ticket_id = ticket.id
     if ticket.grid_code:
         resident.grid_code = ticket.grid_code
@@ -178,25 +184,43 @@ def _open_ticket(intake: Intake, demand) -> Ticket:
     return ticket
 
 
-def _join_duplicate(intake: Intake, ticket: Ticket, demand) -> Ticket:
+def _join_duplicate(intake: Intake, ticket: Ticket, demand, verdict=None) -> Ticket:
     """The same streetlight, reported again: one ticket that keeps every reporter."""
     resident = intake.resident
-    already = db.session.execute(
-        db.select(TicketReporter).filter_by(ticket_id=ticket.id, external_id=resident.openid).limit(1)
-    ).scalar_one_or_none()
-    if already is None:
-        add_reporter(ticket, channel="mp", external_id=resident.openid, demand=demand, now=intake.now)
-    elif already.withdrawn_at is not None:
-        already.withdrawn_at = None  # they withdrew, and now report it again: they hear of it again
-    add_event(
-        ticket, "duplicate_joined", f"resident:{resident.openid}", note=(demand.description or "")[:500]
-    ).created_at = intake.now
+    join_report(
+        ticket,
+        demand,
+        reporter_channel="mp",
+        external_id=resident.openid,
+        actor=f"resident:{resident.openid}",
+        now=intake.now,
+        verdict=verdict,
+        inbound_id=intake.inbound.id,
+    )
     intake.inbound.ticket_id = ticket.id
     if ticket.grid_code:  # the ticket's place is where this resident is: later notices to the grid reach them
         resident.grid_code = ticket.grid_code
     text = replies.DUPLICATE_JOINED.format(number=ticket.number, owner=owner_name(ticket) or "责任单位")
     intake.reply(text, kind="ack", ticket=ticket)
     return ticket
+
+
+# A denial this short is only a denial ("不是同一件事！"); a longer text may describe a new matter.
+BARE_DENIAL_CHARS = 12
+
+
+def _split_my_join(intake: Intake) -> bool:
+    """The resident says their report is not the ticket it joined: it gets its own ticket at once."""
+    parted = undo_recent_join("mp", intake.resident.openid, intake.now, intake.inbound.content or "")
+    if parted is None:
+        return False
+    intake.outbox.extend(parted.outbox)
+    intake.inbound.ticket_id = parted.ticket.id
+    if parted.ticket.grid_code:
+        intake.resident.grid_code = parted.ticket.grid_code
+    text = replies.split_text(parted.ticket, owner_name(parted.ticket))
+    intake.reply(text, kind="split", ticket=parted.ticket)
+    return True
 
 
 def _ask(intake: Intake, ticket: Ticket, field_name: str) -> None:

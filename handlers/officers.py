@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from demand import DemandParser
+from demand.duplicates import denies_same
 from models import (
     OPEN_STATUSES,
     STATUS_LABELS,
@@ -36,10 +37,11 @@ from models import (
     node_by_code,
     ticket_by_number,
 )
+from workflow.duplicates import join_report, record_suggestions, undo_recent_join
 from workflow.group_notices import notify_groups
 from workflow.policy import ActionRefused, Actor, may_see, officer_actor, visible_filter
 from workflow.replies import local_time
-from workflow.tickets import add_reporter, create_ticket, find_duplicate
+from workflow.tickets import create_ticket, find_duplicate
 from workflow.transitions import apply_action
 
 CHANNELS = frozenset({"wecom", "wecom_bot"})
@@ -162,7 +164,20 @@ def handle_officer_text(intake: OfficerIntake, text: str) -> None:
     if match := _RESOLVE.match(text):
         _act(intake, match.group(1), "resolve", match.group(2).strip() or None)
         return
+    if denies_same(text) and _split_my_join(intake, text):
+        return
     _report(intake, text)
+
+
+def _split_my_join(intake: OfficerIntake, text: str) -> bool:
+    """An officer's "不是同一件事" after their report was joined: the report gets its own ticket."""
+    parted = undo_recent_join("wecom", intake.userid, intake.now, text)
+    if parted is None:
+        return False
+    intake.outbox.extend(parted.outbox)
+    intake.inbound.ticket_id = parted.ticket.id
+    intake.reply("已为您的上报单独立案。\n" + ticket_summary(parted.ticket), kind="split", ticket=parted.ticket)
+    return True
 
 
 def _report(intake: OfficerIntake, text: str) -> None:
@@ -175,17 +190,22 @@ def _report(intake: OfficerIntake, text: str) -> None:
     if grid is None and not demand.location.grid and not demand.location.node:
         # An officer above grid level: their own node is the default place, not county intake.
         demand = replace(demand, location=replace(demand.location, node=home.code, source="reporter"))
-    duplicate = find_duplicate(demand, demand.location.grid or grid, intake.now)
+    found = find_duplicate(demand, demand.location.grid or grid, intake.now, reporter_id=intake.userid)
+    duplicate = found.ticket
     if duplicate is not None and not may_see(intake.policy_actor, duplicate):
         duplicate = None  # e.g. a complaint about officials: its number and owner are not told below its office
     if duplicate is not None:
-        if not any(r.channel == "wecom" and r.external_id == intake.userid for r in duplicate.reporters):
-            add_reporter(
-                duplicate, channel="wecom", external_id=intake.userid, demand=demand, name=_name(intake), now=intake.now
-            )
-        add_event(
-            duplicate, "duplicate_joined", intake.actor, note=(demand.description or "")[:500]
-        ).created_at = intake.now
+        join_report(
+            duplicate,
+            demand,
+            reporter_channel="wecom",
+            external_id=intake.userid,
+            actor=intake.actor,
+            now=intake.now,
+            verdict=found.verdict,
+            name=_name(intake),
+            inbound_id=intake.inbound.id,
+        )
         intake.inbound.ticket_id = duplicate.id
         intake.reply(
             f"该问题已有工单{duplicate.number}在办，已将您的上报合并。\n" + ticket_summary(duplicate),
@@ -203,6 +223,7 @@ def _report(intake: OfficerIntake, text: str) -> None:
         reporter_name=_name(intake),
         actor=intake.actor,
     )
+    record_suggestions(ticket, found.suggestions, intake.now)
     intake.inbound.ticket_id = ticket.id
     intake.reply("已受理。\n" + ticket_summary(ticket), kind="ack", ticket=ticket)
     intake.outbox.extend(notify_groups(ticket, "new", intake.now))

@@ -25,16 +25,16 @@ from models import (
     TicketEvent,
     TicketReporter,
     TicketStatus,
-    add_event,
     db,
     node_by_code,
 )
 from ops.privacy import mask_name, mask_text
+from workflow.duplicates import join_report, record_suggestions
 from workflow.group_notices import notify_groups
 from workflow.policy import Actor, may_create_in, may_see, visible_filter
 from workflow.rules.geo import contains, distance_km
 from workflow.scope import node_names
-from workflow.tickets import add_reporter, create_ticket, find_duplicate, grid_nodes, owner_name
+from workflow.tickets import create_ticket, find_duplicate, grid_nodes, owner_name
 
 DEFAULT_DAYS = 90  # GeoReport v2: without dates, the last 90 days
 MAX_RESULTS = 1000
@@ -574,19 +574,28 @@ def submit_request(actor: Actor, form: Mapping[str, str], parser, taxonomy: Taxo
     external_id = f"{actor.name}:{reporter_id}" if reporter_id else actor.name
     label = actor.label  # staff:<username>, the channel (open311) recorded beside it
     phone = (form.get("phone") or "").strip()[:32] or None
-    duplicate = find_duplicate(demand, location.grid or reporter_grid, now)
+    found = find_duplicate(
+        demand, location.grid or reporter_grid, now, chosen_service=True, lat=lat, lng=lng, reporter_id=external_id
+    )
+    duplicate = found.ticket
     if (
         duplicate is not None
         and _code_of(taxonomy, duplicate) == service.code  # never merged across services
         and may_see(actor, duplicate)
     ):
-        reporter = add_reporter(
-            duplicate, channel="open311", external_id=external_id, demand=demand, name=name or None, now=now
+        reporter = join_report(
+            duplicate,
+            demand,
+            reporter_channel="open311",
+            external_id=external_id,
+            actor=label,
+            now=now,
+            verdict=found.verdict,
+            name=name or None,
+            lat=lat,
+            lng=lng,
         )
         reporter.phone = reporter.phone or phone
-        add_event(
-            duplicate, "duplicate_joined", label, note=(demand.description or "")[:500], channel=actor.channel
-        ).created_at = now
         notice = (
             f"同一事项已在办理（工单号 {duplicate.number}，承办：{owner_name(duplicate) or '责任单位'}），已并入该工单"
         )
@@ -613,6 +622,7 @@ def submit_request(actor: Actor, form: Mapping[str, str], parser, taxonomy: Taxo
         ticket.lat, ticket.lng = lat, lng
     if address and not ticket.location_text:
         ticket.location_text = address
+    record_suggestions(ticket, found.suggestions, now)
     if phone and ticket.reporters and not ticket.reporters[0].phone:
         ticket.reporters[0].phone = phone
     outbox = _group_notice(ticket, now)

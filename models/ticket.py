@@ -143,6 +143,29 @@ class TicketEvent(db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy b
     ticket: Mapped[Ticket] = relationship(back_populates="events")
 
 
+class DuplicateLink(db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy builds db.Model at run time
+    """Why two reports are, or were thought to be, one job (workflow.duplicates reads and writes these).
+
+    - "suggested": the new `ticket` may duplicate the open `other` (staff see 可能重复; nothing was joined).
+    - "joined": a reporter joined `ticket`: automatically (`report` keeps their parsed report, so a split can
+      rebuild their own ticket) or by a staff merge of `other` into it. `reporter` is the row the join added,
+      None when they were a reporter already.
+    - "split": `ticket` was split off `other`; the pair is never suggested or merged again.
+    """
+
+    __tablename__ = "duplicate_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # suggested | joined | split
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    other_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_reporters.id"))
+    score: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    report: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 def add_event(ticket: Ticket, kind: str, actor: str, note: str | None = None, **data) -> TicketEvent:
     event = TicketEvent(ticket=ticket, kind=kind, actor=actor, note=note, data=data)
     db.session.add(event)

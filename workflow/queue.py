@@ -26,7 +26,8 @@ from models import (
 )
 from ops.privacy import mask_id_card, mask_name, mask_phone, mask_text
 from workflow.deliveries import delivery_problems
-from workflow.policy import ActionRefused, Actor, area_codes, may, sees_personal_data, visible_filter
+from workflow.duplicates import Possible, possible_duplicates, splittable
+from workflow.policy import READ_ONLY_ROLES, ActionRefused, Actor, area_codes, may, sees_personal_data, visible_filter
 from workflow.rules.sla import LOCAL_TZ
 from workflow.scope import node_names
 
@@ -81,6 +82,8 @@ EVENT_LABELS = {
     "supplemented": "居民补充",
     "asked": "追问居民",
     "duplicate_joined": "重复诉求并入",
+    "split": "拆分出单独工单",
+    "split_from": "由合并拆分而来",
     "attachment": "附件",
     "located": "定位",
     "rated": "评价",
@@ -126,6 +129,7 @@ ACTION_LABELS = {
     "merge": "合并到另一工单",
     "reopen": "重新办理",
     "close": "结案",
+    "split": "拆分为单独工单",
 }
 
 
@@ -258,6 +262,7 @@ class QueueRow:
     left_state: str
     overdue: bool
     escalation_level: int
+    possible: list[Possible] = field(default_factory=list)  # 可能重复
 
 
 @dataclass
@@ -317,6 +322,7 @@ def search_queue(actor: Actor, filters: QueueFilters, now: datetime) -> QueuePag
         .all()
     )
     names = node_names([t.grid_code for t in tickets] + [t.owner_code for t in tickets])
+    possible = possible_duplicates(t.id for t in tickets)
     unmasked = sees_personal_data(actor)
     rows = []
     for t in tickets:
@@ -346,6 +352,7 @@ def search_queue(actor: Actor, filters: QueueFilters, now: datetime) -> QueuePag
                 left_state=left_state,
                 overdue=running and left_state == "overdue",
                 escalation_level=t.escalation_level,
+                possible=possible.get(t.id, []),
             )
         )
     return QueuePage(rows=rows, total=total, page=page, pages=pages, per_page=filters.per_page)
@@ -421,6 +428,11 @@ def _event_details(event, names: dict[str, str]) -> list[str]:
         details.append(f"并入：{data['into']}")
     if data.get("source"):
         details.append(f"来源工单：{data['source']}")
+    if data.get("split_to"):
+        details.append(f"拆分为：{data['split_to']}")
+    if data.get("reason") and event.kind == "duplicate_joined":
+        score = f"（相似度 {data['score']:.2f}）" if isinstance(data.get("score"), int | float) else ""
+        details.append(f"依据：{data['reason']}{score}")
     if isinstance(data.get("changes"), dict):
         for name, change in data["changes"].items():
             if isinstance(change, dict):
@@ -534,8 +546,12 @@ def ticket_page(ticket: Ticket, actor: Actor, now: datetime) -> dict:
         else:
             text, state = time_left(moment, now)
         deadlines.append({"label": label, "at": local(moment), "text": text, "state": state})
+    may_act = actor.role not in READ_ONLY_ROLES
+    joined = splittable(ticket) if may_act and ticket.merged_into_id is None else {}
     reporters = [
         {
+            "id": r.id,
+            "splittable": r.id in joined,
             "channel": CHANNEL_LABELS.get(r.channel, r.channel),
             "name": (r.name if unmasked else mask_name(r.name)) if r.name else "",
             "phone": (r.phone if unmasked else mask_phone(r.phone)) if r.phone else "",
@@ -583,6 +599,8 @@ def ticket_page(ticket: Ticket, actor: Actor, now: datetime) -> dict:
         ],
         "actions": actions,
         "may_correct": may(actor, "correct", ticket),
+        "possible": possible_duplicates([ticket.id]).get(ticket.id, []) if ticket.merged_into_id is None else [],
+        "may_act": may_act,
     }
 
 

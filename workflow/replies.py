@@ -96,7 +96,23 @@ def update_text(kind: str, ticket, node_name: str | None = None, note: str | Non
     return texts[kind]
 
 
-DUPLICATE_JOINED = "您反映的问题已有居民反映，已合并到工单{number}（{owner}办理中），进展会同步告知您。"
+DUPLICATE_JOINED = (
+    "您反映的问题已有居民反映，已合并到工单{number}（{owner}办理中），进展会同步告知您。"
+    "如果不是同一件事，请回复“不是同一件事”，我们将为您单独立案。"
+)
+
+
+NOT_JOINED = "您最近反映的问题没有合并到其他工单，无需拆分。如有新的问题，请直接描述问题和地点。"
+
+
+def split_text(ticket, owner: str | None) -> str:
+    """A joined report given its own ticket again (staff's split, or the resident's "不是同一件事")."""
+    return (
+        f"您反映的问题已单独立案，工单号：{ticket.number}（{owner or '责任单位'}办理），"
+        "进展会同步告知您。回复“查询”可查看办理进度。"
+    )
+
+
 RATING_UNKNOWN = "请回复 1（满意）、2（基本满意）或 3（不满意）对工单进行评价。"
 
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from config import CONFIG_DIR
+from demand.duplicates import (
+    MERGE,
+    DuplicateConfig,
+    Facts,
+    Verdict,
+    facts_from_demand,
+    load_duplicate_config,
+    rank,
+    service_code_of,
+)
 from models import (
+    DuplicateLink,
     Outbox,
     RegionNode,
     Ticket,
@@ -17,11 +29,14 @@ from models import (
     node_by_code,
     root_node,
 )
-from workflow.rules.routing import RoutingConfig, bigrams, load_routing, route, similarity
+from workflow.rules.routing import RoutingConfig, load_routing, route
 from workflow.rules.sla import LOCAL_TZ, SlaTable, load_sla
 
 _sla_cache: dict[str, SlaTable] = {}
 _routing_cache: dict[str, RoutingConfig] = {}
+_duplicate_cache: dict[str, DuplicateConfig] = {}
+# The most recent open tickets of the grid (or place) that the duplicate check scores.
+MAX_CANDIDATES = 50
 
 
 def routing_config(path: Path = CONFIG_DIR / "routing.yaml") -> RoutingConfig:
@@ -114,33 +129,111 @@ def set_deadlines(ticket: Ticket, start: datetime) -> None:
         ticket.respond_due_at = rule.respond.after(start)
 
 
-def find_duplicate(demand, grid_code: str | None, now: datetime) -> Ticket | None:
-    """An open ticket about the same thing: same category, same grid (or place), similar words, recent."""
-    config = routing_config()
-    if not demand.category or not (grid_code or demand.location.place):
-        return None
-    since = now - timedelta(days=config.duplicate_window_days)
+@dataclass
+class DuplicateMatch:
+    """What `find_duplicate` found: an open ticket to join (only when the scorer is certain), or suggestions."""
+
+    ticket: Ticket | None = None  # join this one
+    verdict: Verdict | None = None  # why (the merge verdict)
+    suggestions: list[tuple[Ticket, Verdict]] = field(default_factory=list)  # 可能重复, when nothing is joined
+
+
+def duplicate_config(path: Path = CONFIG_DIR / "routing.yaml") -> DuplicateConfig:
+    key = str(path)
+    if key not in _duplicate_cache:
+        _duplicate_cache[key] = load_duplicate_config(path)
+    return _duplicate_cache[key]
+
+
+def ticket_facts(ticket: Ticket) -> Facts:
+    """What the duplicate scorer compares on an existing ticket: its own fields, its own service_code."""
+    return Facts(
+        description=ticket.description or "",
+        category=ticket.category,
+        subcategory=ticket.subcategory,
+        service_code=service_code_of(ticket.category, ticket.subcategory),
+        place=ticket.place,
+        grid=ticket.grid_code,
+        building=ticket.building,
+        unit=ticket.unit,
+        location_text=ticket.location_text,
+        lat=ticket.lat,
+        lng=ticket.lng,
+        created_at=ticket.created_at,
+        matter=(ticket.fields or {}).get("matter"),
+    )
+
+
+def find_duplicate(
+    demand,
+    grid_code: str | None,
+    now: datetime,
+    *,
+    chosen_service: bool = False,
+    lat: float | None = None,
+    lng: float | None = None,
+    reporter_id: str | None = None,
+) -> DuplicateMatch:
+    """Open tickets in the same grid (or place) that may be the same job, scored by demand.duplicates.
+
+    Only a `merge` verdict comes back as `ticket` (an automatic join); the rest are `suggestions` for staff.
+    `chosen_service`: the reporter chose the demand's category pair (an Open311 service_code), so a ticket
+    filed under another one is never the same job (compared as category pairs, whatever the code's spelling);
+    `reporter_id` leaves out tickets split apart from one this reporter is on (a split pair is never matched
+    again)."""
+    config = duplicate_config()
+    if not (grid_code or demand.location.place):
+        return DuplicateMatch()
+    since = now - timedelta(days=config.window_days)
     query = db.select(Ticket).filter(
-        Ticket.category == demand.category,
         Ticket.created_at >= since,
         Ticket.status.in_([TicketStatus.ASSIGNED, TicketStatus.SIGNED, TicketStatus.PROCESSING]),
         Ticket.merged_into_id.is_(None),
     )
-    query = (
-        query.filter(Ticket.grid_code == grid_code)
-        if grid_code
-        else query.filter(Ticket.place == demand.location.place)
+    if grid_code:
+        query = query.filter(Ticket.grid_code == grid_code)
+    else:
+        # 幸福里 (a community's short name, no grid) and 幸福里小区 (its estate) are written for the same spot.
+        place = demand.location.place
+        query = query.filter(
+            db.or_(Ticket.place.startswith(place, autoescape=True), db.literal(place).startswith(Ticket.place))
+        )
+    if demand.location.building:
+        # Another building is never the same job: leaving those out keeps a busy grid's other buildings from
+        # crowding the real candidates out of the limit below.
+        building = demand.location.building
+        query = query.filter(db.or_(Ticket.building.is_(None), Ticket.building == building))
+    service_code = service_code_of(demand.category, demand.subcategory) if chosen_service else None
+    new = facts_from_demand(demand, service_code=service_code, lat=lat, lng=lng, created_at=now)
+    new = replace(new, grid=new.grid or grid_code)
+    candidates = db.session.execute(query.order_by(Ticket.id.desc()).limit(MAX_CANDIDATES)).scalars().all()
+    ranked = rank(new, ((t, ticket_facts(t)) for t in candidates), config, now)
+    if ranked and reporter_id:
+        apart = _split_from(reporter_id, [t.id for t, _ in ranked])
+        ranked = [(t, verdict) for t, verdict in ranked if t.id not in apart]
+    if ranked and ranked[0][1].decision == MERGE:
+        return DuplicateMatch(ranked[0][0], ranked[0][1])
+    return DuplicateMatch(suggestions=ranked)
+
+
+def _split_from(reporter_id: str, ids: list[int]) -> set[int]:
+    """Those of `ids` that were split apart from a ticket this reporter is on (either side of the split)."""
+    links = db.session.execute(
+        db.select(DuplicateLink.ticket_id, DuplicateLink.other_id).filter(
+            DuplicateLink.kind == "split", db.or_(DuplicateLink.ticket_id.in_(ids), DuplicateLink.other_id.in_(ids))
+        )
+    ).all()
+    if not links:
+        return set()
+    partners = {a for a, _ in links} | {b for _, b in links if b is not None}
+    mine = set(
+        db.session.execute(
+            db.select(TicketReporter.ticket_id).filter(
+                TicketReporter.external_id == reporter_id, TicketReporter.ticket_id.in_(partners)
+            )
+        ).scalars()
     )
-    best, best_score = None, config.duplicate_min_similarity
-    words = bigrams(demand.description or "")
-    for candidate in db.session.execute(query.order_by(Ticket.id.desc()).limit(50)).scalars():
-        score = similarity(candidate.description or "", words)
-        same_place = bool(demand.location.place) and candidate.place == demand.location.place
-        if same_place:
-            score += 0.15  # the same named place is strong evidence on its own
-        if score >= best_score:
-            best, best_score = candidate, score
-    return best
+    return {a for a, b in links if b in mine} | {b for a, b in links if a in mine and b is not None}
 
 
 def add_reporter(

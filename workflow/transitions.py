@@ -25,6 +25,7 @@ from models import (
 )
 from models.region import TIER_RANK
 from workflow import replies
+from workflow.duplicates import SplitRefused, is_split_pair, record_merge, split_reporter
 from workflow.group_notices import notify_groups
 from workflow.notify import notify_reporters
 from workflow.policy import ActionRefused, Actor, check, check_merge_target
@@ -70,6 +71,14 @@ def replies_status(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
+# Actions that need the authority of another: undoing a join (split) is the merge's own authority.
+AUTHORITY_OF = {"split": "merge"}
+
+
+def _label(actor: str | Actor) -> str:
+    return actor.label if isinstance(actor, Actor) else actor
+
+
 def apply_action(
     ticket: Ticket,
     name: str,
@@ -83,8 +92,8 @@ def apply_action(
     handler = ACTIONS.get(name)
     if handler is None:
         raise ActionRefused(400, f"unknown action {name!r}; one of {', '.join(sorted(ACTIONS))}")
-    check(actor, name, ticket, params)
-    label = actor.label if isinstance(actor, Actor) else actor
+    check(actor, AUTHORITY_OF.get(name, name), ticket, params)
+    label = _label(actor)
     act = Action(ticket, actor, now, (note or "").strip() or None, params)
     from_status = ticket.status
     handler(act)
@@ -306,6 +315,8 @@ def merge(act: Action) -> None:
     check_merge_target(act.actor, target)
     if target.status not in OPEN_STATUSES:
         raise ActionRefused(409, "目标工单已不在办理中")
+    if is_split_pair(act.ticket, target):
+        raise ActionRefused(409, "这两张工单已拆分为不同事项，不再合并")
     merge_into(act.ticket, target, act.now, act.actor.label if isinstance(act.actor, Actor) else act.actor)
     act.data["into"] = target.number
     act.notify = ("merge", target.number)
@@ -314,15 +325,36 @@ def merge(act: Action) -> None:
 def merge_into(source: Ticket, target: Ticket, now: datetime, actor: str) -> None:
     """Every reporter of `source` becomes a reporter of `target` and hears its updates from now on."""
     known = {(r.channel, r.external_id) for r in target.reporters}
+    copies = []
     for reporter in source.reporters:
         if reporter.withdrawn_at is None and (reporter.channel, reporter.external_id) not in known:
             copy = add_reporter(target, channel=reporter.channel, external_id=reporter.external_id, now=now)
             copy.name, copy.phone, copy.id_card = reporter.name, reporter.phone, reporter.id_card
             known.add((reporter.channel, reporter.external_id))
+            copies.append(copy)
+    record_merge(target, source, copies, now)  # what a split takes back
     source.status = S.CLOSED
     source.closed_at = now
     source.merged_into_id = target.id
     add_event(target, "merged_from", actor, source=source.number).created_at = now
+
+
+@action("split", *OPEN_STATUSES, S.RESOLVED, S.CLOSED)
+def split(act: Action) -> None:
+    """Undo a join: the reporter (`reporter`: their id on this ticket) gets their own ticket back, with their
+    text, contacts, attachments and events; its deadlines run from when they reported."""
+    ref = act.params.get("reporter")
+    reporter = next((r for r in act.ticket.reporters if str(r.id) == str(ref)), None) if ref is not None else None
+    if reporter is None:
+        raise ActionRefused(400, "split 需要本工单的一位反映人（reporter: 反映人编号）")
+    try:
+        parted = split_reporter(act.ticket, reporter, act.now, _label(act.actor))
+    except SplitRefused as refused:
+        raise ActionRefused(409, refused.reason) from None
+    act.data.update(reporter=reporter.id, split_to=parted.ticket.number)
+    text = replies.split_text(parted.ticket, _node_name(parted.ticket.owner_code))
+    act.outbox += notify_reporters(parted.ticket, "split", text, act.now, step=parted.step)
+    act.outbox += parted.outbox
 
 
 @action("reopen", S.RESOLVED, S.CLOSED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models import Ticket
 from ops.privacy import mask_id_card, mask_name, mask_phone, mask_text
+from workflow.duplicates import Possible, possible_duplicates
 
 
 def iso(moment) -> str | None:
@@ -12,6 +13,7 @@ def iso(moment) -> str | None:
 
 def reporter_dict(reporter, unmasked: bool) -> dict:
     return {
+        "reporter_id": reporter.id,  # what the split action takes
         "channel": reporter.channel,
         "id": reporter.external_id if unmasked else (reporter.external_id or "")[:6] + "…",
         "name": reporter.name if unmasked or not reporter.name else mask_name(reporter.name),
@@ -20,7 +22,12 @@ def reporter_dict(reporter, unmasked: bool) -> dict:
     }
 
 
-def ticket_dict(ticket: Ticket, unmasked: bool, with_events: bool = True) -> dict:
+def ticket_dict(
+    ticket: Ticket, unmasked: bool, with_events: bool = True, possible: list[Possible] | None = None
+) -> dict:
+    """`possible` (the ticket's 可能重复) is looked up when not given; lists pass them in one batch."""
+    if possible is None:
+        possible = possible_duplicates([ticket.id]).get(ticket.id, []) if ticket.merged_into_id is None else []
     names = [r.name for r in ticket.reporters if r.name]
     data = {
         "id": ticket.id,
@@ -50,6 +57,7 @@ def ticket_dict(ticket: Ticket, unmasked: bool, with_events: bool = True) -> dic
         "sign_due_at": iso(ticket.sign_due_at),
         "due_at": iso(ticket.due_at),
         "escalation_level": ticket.escalation_level,
+        "possible_duplicates": [p.to_dict() for p in possible],
     }
     if with_events:
         data["events"] = [

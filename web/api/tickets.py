@@ -10,6 +10,7 @@ from models import Ticket, db
 from web.api import bp, refusal
 from web.api.serializers import ticket_dict
 from web.inputs import InputError, bounded_int, moment
+from workflow.duplicates import possible_duplicates
 from workflow.policy import ActionRefused, sees_personal_data, visible_filter
 from workflow.service import load_visible
 
@@ -49,8 +50,12 @@ def list_tickets():
     total = db.session.execute(db.select(db.func.count()).select_from(query.subquery())).scalar_one()
     tickets = db.session.execute(query.order_by(Ticket.id.desc()).limit(limit).offset(offset)).scalars().all()
     unmasked = sees_personal_data(g.actor)
+    possible = possible_duplicates(t.id for t in tickets if t.merged_into_id is None)
     return jsonify(
-        total=total, limit=limit, offset=offset, tickets=[ticket_dict(t, unmasked, with_events=False) for t in tickets]
+        total=total,
+        limit=limit,
+        offset=offset,
+        tickets=[ticket_dict(t, unmasked, with_events=False, possible=possible.get(t.id, [])) for t in tickets],
     )
 
 

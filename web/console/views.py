@@ -17,7 +17,7 @@ from reports.non_demands import non_demand_report
 from web.console import bp, login_required
 from web.inputs import MAX_YEAR, MIN_YEAR
 from workflow.deliveries import resend
-from workflow.policy import ActionRefused, area_codes, export_filter, may_export
+from workflow.policy import READ_ONLY_ROLES, ActionRefused, area_codes, export_filter, may_export
 from workflow.queue import (
     ACTION_LABELS,
     STAFF_STATUS_LABELS,
@@ -58,6 +58,7 @@ def queue():
         urgencies=URGENCY_LABELS,
         grids=region_choices(g.user, ("grid",)),
         home=home_node(g.user),
+        may_act=g.user.role not in READ_ONLY_ROLES,
     )
     elapsed = (time.perf_counter() - started) * 1000
     return body, 200, {"Server-Timing": f"queue;dur={elapsed:.1f}"}
@@ -109,6 +110,8 @@ def _action_params(name: str, form) -> dict:
         params["handlers"] = [{"node": node, "role": form.get("role") if form.get("role") in ("lead", "co") else "co"}]
     elif name == "merge":
         params["into"] = (form.get("into") or "").strip()[:32]
+    elif name == "split":
+        params["reporter"] = (form.get("reporter") or "").strip()
     return params
 
 

@@ -19,9 +19,12 @@ from datetime import timedelta
 import pytest
 from werkzeug.serving import make_server
 
+from handlers.parsing import get_parser
 from models import Ticket, TicketStatus, db, utcnow
 from tests.support.broadcasts import CHENGGUAN_GRIDS, add_residents
 from tests.web.console.helpers import PASSWORD, load, make_user, new_ticket
+from workflow.duplicates import record_suggestions
+from workflow.tickets import create_ticket, find_duplicate
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -209,3 +212,31 @@ def test_an_admin_takes_a_colleagues_access_away_and_their_open_browser_is_signe
         from models import User
 
         assert db.session.execute(db.select(User).filter_by(username="zhaozg")).scalar_one().active is False
+
+
+def test_a_possible_duplicate_shows_on_the_ticket_page_and_merges_with_one_click(region, live_server, browser_page):
+    page, base = browser_page, live_server
+    now = utcnow()
+    older = new_ticket(region, "幸福里小区路灯不亮", now - timedelta(hours=2), "oP1")
+    with region.app_context():  # the second report, as the intake takes it: not certain, so suggested
+        demand = get_parser(region.instance_path).parse("幸福里小区3号楼门口路灯坏了")
+        found = find_duplicate(demand, demand.location.grid, now)
+        assert found.ticket is None and [t.id for t, _ in found.suggestions] == [older]
+        ticket = create_ticket(
+            demand=demand, channel="mp", now=now, reporter_channel="mp", reporter_id="oP2", actor="resident:oP2"
+        )
+        record_suggestions(ticket, found.suggestions, now)
+        db.session.commit()
+        newer = ticket.id
+    make_user(region, "dupviewer", "staff", "990101")
+    number = load(region, older).number
+
+    sign_in(page, base, "dupviewer")
+    assert page.locator(f'.possible[data-possible="{number}"]').count() == 1  # in the queue
+    page.goto(f"{base}/console/tickets/{newer}")
+    box = page.locator("#possible-duplicates")
+    assert box.is_visible() and "可能重复" in box.inner_text() and number in box.inner_text()
+    page.click(f"#possible-duplicates button:has-text('合并到 {number}')")
+    page.wait_for_selector("#ticket-status:has-text('已结案')")
+    assert page.locator("#possible-duplicates").count() == 0
+    assert load(region, newer).merged_into_id == older
