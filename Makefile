@@ -51,6 +51,8 @@ test-postgres: $(STAMP) $(MAP_LIBRARY)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.webhook_bench
+	$(PY) -m benchmarks.fair_floor_bench
+	$(PY) -m benchmarks.latency_bench
 	$(PY) -m benchmarks.pipeline_bench
 	$(PY) -m benchmarks.sweep_bench
 	$(PY) -m benchmarks.parser_bench

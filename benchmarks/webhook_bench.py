@@ -64,14 +64,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def build_pushes(count: int, openids: int, start_id: int) -> list[tuple[str, bytes]]:
+def build_messages(count: int, openids: int) -> list[tuple[str, str]]:
+    """(openid, text) of `count` varied resident reports from `openids` residents, the same every run."""
     rng = random.Random(7)
-    pushes = []
-    for index in range(count):
+    messages = []
+    for _ in range(count):
         text = f"{rng.choice(PLACES)}{rng.randint(1, 20)}号楼{rng.choice(MATTERS)}"
-        xml = text_xml(f"oBench{rng.randrange(openids):05d}", text, msg_id=start_id + index)
-        pushes.append(encrypted_push(xml))
-    return pushes
+        messages.append((f"oBench{rng.randrange(openids):05d}", text))
+    return messages
+
+
+def build_pushes(count: int, openids: int, start_id: int) -> list[tuple[str, bytes]]:
+    return [
+        encrypted_push(text_xml(openid, text, msg_id=start_id + index))
+        for index, (openid, text) in enumerate(build_messages(count, openids))
+    ]
 
 
 def fire(port: int, pushes: list[tuple[str, bytes]], connections: int) -> tuple[list[float], int, float]:
