@@ -15,6 +15,8 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("INSTANCE_PATH") or PROJECT / "instance")
 BIN = Path(sys.executable).parent
+# Web processes on SQLite: two writers share its write lock well (group commit); more queue at it.
+SQLITE_WEB_PROCESSES = 2
 
 
 def free_port() -> int:
@@ -108,13 +110,21 @@ def _on_sqlite(env: dict) -> bool:
 
 
 def gunicorn_settings(env: dict) -> list[str]:
-    """Web processes and threads: WEB_CONCURRENCY/WEB_THREADS when set. Without them, one process on SQLite
-    (one writer at a time: a second process would only queue for the write lock; check-config refuses it in
-    production), and one per two cores on PostgreSQL (the other half is for the RQ workers and the database);
-    16 threads, so a burst's pushes share one group commit (bot/inbound_batch); config/gunicorn.py's hooks."""
-    processes = env.get("WEB_CONCURRENCY") or ("1" if _on_sqlite(env) else str(max(1, (os.cpu_count() or 2) // 2)))
+    """Web processes and threads: WEB_CONCURRENCY/WEB_THREADS when set. Without them, one process per two
+    cores and at least two: one process is bound to one core by the GIL, and two on two cores took the
+    webhook from 0.7x to 1.1x the bare app's best configuration (docs/performance.md). On SQLite never more
+    than two: each process group-commits its pushes (bot/admission.py), so two writers meet briefly at the
+    write lock, more would queue at it (check-config refuses more in production). 16 threads, so a burst's
+    pushes share one group commit; config/gunicorn.py's hooks."""
+    processes = env.get("WEB_CONCURRENCY") or str(
+        min(SQLITE_WEB_PROCESSES, _default_processes()) if _on_sqlite(env) else _default_processes()
+    )
     threads = env.get("WEB_THREADS") or "16"
     return ["--workers", processes, "--worker-class", "gthread", "--threads", threads, "-c", "python:config.gunicorn"]
+
+
+def _default_processes() -> int:
+    return max(2, (os.cpu_count() or 2) // 2)
 
 
 def worker_count(env: dict) -> int:

@@ -12,9 +12,11 @@ from scripts import launch
 from scripts.launch import gunicorn_settings, worker_count
 
 
-def test_sqlite_runs_one_web_process_and_one_worker():
-    settings = gunicorn_settings({})
-    assert settings[settings.index("--workers") + 1] == "1"
+def test_sqlite_runs_two_web_processes_and_one_worker(monkeypatch):
+    for cores in (1, 2, 16):  # two share SQLite's write lock well; more would queue at it
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        settings = gunicorn_settings({})
+        assert settings[settings.index("--workers") + 1] == "2"
     assert worker_count({}) == 1
 
 
