@@ -143,7 +143,7 @@ def main() -> None:
             print(f"  unprocessed inbound afterwards: {health.get('inbound_unprocessed')}")
         sampler.stop.set()
         for name, peak in sorted(sampler.peaks.items()):
-            print(f"peak RSS {name}: {peak:.0f} MiB")
+            print(f"peak RSS {name}: {peak:.0f} MiB  (CPU {sampler.cpu.get(name, 0):.1f} s)")
     finally:
         stop_service(service)
         api.stop()

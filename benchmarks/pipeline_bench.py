@@ -43,6 +43,7 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.root = psutil.Process(root_pid)
         self.peaks: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = {}  # CPU seconds (user + system) each process had used when last seen
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -61,6 +62,8 @@ class RssSampler(threading.Thread):
                     )
                     key = f"{label}[{child.pid}]"
                     self.peaks[key] = max(self.peaks[key], child.memory_info().rss / 2**20)
+                    times = child.cpu_times()
+                    self.cpu[key] = times.user + times.system
             except psutil.Error:
                 pass
             time.sleep(0.5)
@@ -116,7 +119,7 @@ def main() -> None:
         )
         sampler.stop.set()
         for name, peak in sorted(sampler.peaks.items()):
-            print(f"peak RSS {name}: {peak:.0f} MiB")
+            print(f"peak RSS {name}: {peak:.0f} MiB  (CPU {sampler.cpu.get(name, 0):.1f} s)")
     finally:
         stop_service(service)
         api.stop()

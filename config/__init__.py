@@ -41,8 +41,12 @@ class Config:
     # Operations (docs/deployment.md). A drain job refreshes its flag every batch: a flag older than this
     # means the drain died with its worker, and the recovery sweep restarts it.
     INTAKE_FLAG_TTL = 120
-    # Arrivals per second at which the intake drain pauses so the webhook wins a burst; 0 turns it off.
-    INTAKE_BURST_RATE = 100
+    # Arrivals per second at which the intake drain pauses so the webhook wins a burst; 0 turns it off. Set
+    # well above a steady peak (a province-wide channel's ~150/s), which the drain must keep up with, and
+    # below what one web process takes (~1,000/s), where the webhook needs the cores.
+    INTAKE_BURST_RATE = 400
+    # The drain handles plain new reports as a set (handlers/batch_intake.py); False: one by one.
+    INTAKE_SET_BASED = True
     # How long a reply being sent stays claimed by its sender (a dead sender's claim lapses after this).
     DELIVERY_CLAIM_TTL = 60
     # Inbound rate limits, per minute. Over a limit a signed push is still stored (a resident's message is

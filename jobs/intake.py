@@ -47,7 +47,7 @@ MAX_ATTEMPTS = 5
 # BURST_RATE) the drain waits before each group of YIELD_EVERY messages, checking every BURST_PAUSE seconds,
 # for at most BURST_MAX_WAIT (so a flood that never ends still sees its messages answered).
 ARRIVALS_KEY = "intake:arrivals:{second}"
-BURST_RATE = 100
+BURST_RATE = 400
 BURST_PAUSE = 0.25
 BURST_MAX_WAIT = 5.0
 YIELD_EVERY = 20
