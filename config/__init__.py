@@ -45,8 +45,6 @@ class Config:
     # well above a steady peak (a province-wide channel's ~150/s), which the drain must keep up with, and
     # below what one web process takes (~1,000/s), where the webhook needs the cores.
     INTAKE_BURST_RATE = 400
-    # The drain handles plain new reports as a set (handlers/batch_intake.py); False: one by one.
-    INTAKE_SET_BASED = True
     # How long a reply being sent stays claimed by its sender (a dead sender's claim lapses after this).
     DELIVERY_CLAIM_TTL = 60
     # Inbound rate limits, per minute. Over a limit a signed push is still stored (a resident's message is
