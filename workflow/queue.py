@@ -35,6 +35,7 @@ from workflow.scope import (
     visible_filter,
     visible_ticket,
 )
+from workflow.tickets import REVIEW_FIELD, needs_review, needs_review_filter
 from workflow.transitions import ActionRefused, apply_action
 
 S = TicketStatus
@@ -170,6 +171,7 @@ class QueueFilters:
     urgency: str = ""
     grid: str = ""
     overdue: bool = False
+    review: bool = False  # only the 待分类 tickets (category to be confirmed by a person)
     date_from: date | None = None
     date_to: date | None = None
     q: str = ""
@@ -191,6 +193,7 @@ class QueueFilters:
         filters.urgency = urgency if urgency in URGENCY_LABELS else ""
         filters.grid = (args.get("grid") or "").strip()[:32]
         filters.overdue = (args.get("overdue") or "") in ("1", "on", "true")
+        filters.review = (args.get("review") or "") in ("1", "on", "true")
         filters.q = (args.get("q") or "").strip()[:100]
         for name in ("date_from", "date_to"):
             value = (args.get(name) or "").strip()
@@ -214,6 +217,7 @@ class QueueFilters:
             "urgency": self.urgency,
             "grid": self.grid,
             "overdue": "1" if self.overdue else "",
+            "review": "1" if self.review else "",
             "date_from": self.date_from.isoformat() if self.date_from else "",
             "date_to": self.date_to.isoformat() if self.date_to else "",
             "q": self.q,
@@ -242,6 +246,7 @@ class QueueRow:
     left_state: str
     overdue: bool
     escalation_level: int
+    needs_review: bool = False  # in 待分类: `category` is the parser's suggestion
 
 
 @dataclass
@@ -271,6 +276,8 @@ def queue_query(user: User, filters: QueueFilters, now: datetime, codes: list[st
         query = query.filter(Ticket.grid_code == filters.grid)
     if filters.overdue:
         query = query.filter(Ticket.status.in_([str(s) for s in RUNNING]), next_due_expr() < now)
+    if filters.review:
+        query = query.filter(needs_review_filter())
     if filters.date_from:
         query = query.filter(Ticket.created_at >= local_day_start(filters.date_from))
     if filters.date_to:
@@ -283,6 +290,17 @@ def queue_query(user: User, filters: QueueFilters, now: datetime, codes: list[st
         )
         query = query.filter(db.or_(Ticket.number.startswith(filters.q, autoescape=True), text))
     return query
+
+
+def review_count(user: User) -> int:
+    """How many open tickets in the user's region wait in 待分类 (the tab's badge)."""
+    query = db.select(db.func.count(Ticket.id)).filter(
+        visible_filter(user, scope_codes(user)),
+        Ticket.merged_into_id.is_(None),
+        Ticket.status.in_([str(s) for s in OPEN_STATUSES]),
+        needs_review_filter(),
+    )
+    return db.session.execute(query).scalar_one()
 
 
 def search_queue(user: User, filters: QueueFilters, now: datetime) -> QueuePage:
@@ -330,6 +348,7 @@ def search_queue(user: User, filters: QueueFilters, now: datetime) -> QueuePage:
                 left_state=left_state,
                 overdue=running and left_state == "overdue",
                 escalation_level=t.escalation_level,
+                needs_review=needs_review(t),
             )
         )
     return QueuePage(rows=rows, total=total, page=page, pages=pages, per_page=filters.per_page)
@@ -403,6 +422,8 @@ def _event_details(event, names: dict[str, str]) -> list[str]:
                 if name == "grid":
                     old, new = names.get(old, old), names.get(new, new)
                 details.append(f"{CORRECTABLE.get(name, name)}：{old or '空'} → {new or '空'}")
+    if isinstance(data.get("reviewed"), dict):
+        details.append(f"待分类已处理：确认类别为{data['reviewed'].get('category') or '空'}")
     if "on_time" in data:
         details.append("按时" if data["on_time"] else "超时")
     if data.get("reason") and event.kind == "assigned":
@@ -498,7 +519,7 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
     ]
     fields = {}
     for key, value in (ticket.fields or {}).items():
-        if key in ("original_text", "paused_from", "routed_by") or value in (None, "", [], {}):
+        if key in ("original_text", "paused_from", "routed_by", REVIEW_FIELD) or value in (None, "", [], {}):
             continue
         text = value if isinstance(value, str) else str(value)
         fields[key] = text if unmasked else (mask_name(text) if key == "reporter" else mask_text(text))
@@ -510,6 +531,8 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         "grid_name": names.get(ticket.grid_code, ticket.grid_code or ""),
         "owner_name": names.get(ticket.owner_code, ticket.owner_code or ""),
         "description": mask(ticket.description),
+        "needs_review": needs_review(ticket),
+        "urgency_reason": mask(ticket.urgency_reason) if ticket.urgency_reason else "",
         "words": words,
         "attachments": attachments,
         "timeline": timeline,
@@ -586,11 +609,19 @@ def correct_ticket(
         "grid": ticket.grid_code,
     }
     changes = {k: {"from": old[k], "to": new[k]} for k in new if (old[k] or None) != (new[k] or None)}
-    if not changes:
+    reviewed = needs_review(ticket)
+    if not changes and not reviewed:
         raise ActionRefused(400, "没有需要更正的内容")
     ticket.category, ticket.subcategory, ticket.urgency, ticket.grid_code = category, subcategory, urgency, grid
-    if "category" in changes or "subcategory" in changes:
+    if "category" in changes or "subcategory" in changes or reviewed:
         ticket.confidence = 1.0  # a person decided
-    event = add_event(ticket, "corrected", f"staff:{user.username}", (note or "").strip() or None, changes=changes)
+    extra = {}
+    if reviewed:
+        # Out of 待分类: saving the form, changed or not, is a person's decision on the category.
+        ticket.fields = {**(ticket.fields or {}), REVIEW_FIELD: "done"}
+        extra["reviewed"] = {"suggested": old["category"], "category": category}
+    event = add_event(
+        ticket, "corrected", f"staff:{user.username}", (note or "").strip() or None, changes=changes, **extra
+    )
     event.created_at = now
     return event

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models import Ticket
 from ops.privacy import mask_id_card, mask_name, mask_phone, mask_text
+from workflow.tickets import needs_review
 
 
 def iso(moment) -> str | None:
@@ -28,6 +29,8 @@ def ticket_dict(ticket: Ticket, unmasked: bool, with_events: bool = True) -> dic
         "category": ticket.category,
         "subcategory": ticket.subcategory,
         "confidence": ticket.confidence,
+        # In the 待分类 queue: `category` is the parser's suggestion, a person has to confirm it.
+        "needs_review": needs_review(ticket),
         "urgency": ticket.urgency,
         "urgency_reason": ticket.urgency_reason,
         "grid": ticket.grid_code,

@@ -20,6 +20,7 @@ from workflow.queue import (
     QueueFilters,
     correct_ticket,
     local_day_start,
+    review_count,
     search_queue,
     staff_action,
     ticket_page,
@@ -54,6 +55,7 @@ def queue():
         urgencies=URGENCY_LABELS,
         grids=region_choices(g.user, ("grid",)),
         home=home_node(g.user),
+        review_count=review_count(g.user),
     )
     elapsed = (time.perf_counter() - started) * 1000
     return body, 200, {"Server-Timing": f"queue;dur={elapsed:.1f}"}
