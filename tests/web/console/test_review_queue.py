@@ -36,7 +36,7 @@ def test_unsure_tickets_are_marked_and_listed_under_their_own_tab(region, ticket
     assert set(queue_numbers(town, "?review=1")) == {numbers["unsure"], numbers["unsure_too"]}
     assert len(queue_numbers(town)) == 4  # the main queue still lists them
     html = town.get("/console/?review=1").get_data(as_text=True)
-    assert 'id="tab-review"' in html and "待分类 <span class=\"tag\">2</span>" in html
+    assert 'id="tab-review"' in html and '待分类 <span class="tag">2</span>' in html
     assert "建议：" in html and load(region, tickets["unsure"]).category in html
     # the tab keeps its filter while other filters change
     assert 'name="review" value="1"' in html
@@ -46,7 +46,7 @@ def test_unsure_tickets_are_marked_and_listed_under_their_own_tab(region, ticket
 def test_the_review_tab_counts_only_my_region(region, tickets):
     other_town, _ = signed_in(region, "hexi", "staff", "990102")
     assert queue_numbers(other_town, "?review=1") == []
-    assert "待分类 <span class=\"tag\">0</span>" in other_town.get("/console/").get_data(as_text=True)
+    assert '待分类 <span class="tag">0</span>' in other_town.get("/console/").get_data(as_text=True)
 
 
 def test_confirming_the_suggestion_takes_the_ticket_out_of_review(region, tickets):
