@@ -103,6 +103,11 @@ class Config:
     OPEN311_READ_REQUIRES_KEY = 0
     # The jurisdiction_id clients send (FixMyStreet sends its configured one); empty accepts any.
     OPEN311_JURISDICTION = ""
+    # Learning from staff (jobs.classifier, daily): retrain the category model once at least this many
+    # tickets were corrected in the console, from this history CSV (text,label) plus the corrections;
+    # empty means the copy `flask train-classifier` keeps beside the model (<instance>/models/history.csv).
+    CLASSIFIER_MIN_CORRECTIONS = 20
+    CLASSIFIER_HISTORY_FILE = ""
 
 
 class DevelopmentConfig(Config):
@@ -139,8 +144,10 @@ _ENV_KEYS = (
     "LOG_FORMAT",
     "METRICS_TOKEN",
     "OPEN311_JURISDICTION",
+    "CLASSIFIER_HISTORY_FILE",
 )
 _INT_ENV_KEYS = (
+    "CLASSIFIER_MIN_CORRECTIONS",
     "INTAKE_FLAG_TTL",
     "INTAKE_BURST_RATE",
     "DELIVERY_CLAIM_TTL",

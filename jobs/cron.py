@@ -15,6 +15,7 @@ from broadcasts.tags import sync_mp_tags
 from config.queues import QueueNames
 from delivery.outbox import recover_outbox
 from delivery.robots import sweep_robots
+from jobs.classifier import retrain_classifier
 from jobs.group_digests import send_group_digests
 from jobs.intake import recover_inbound
 from jobs.sweep import sweep_deadlines
@@ -31,6 +32,9 @@ PERIODIC: list[tuple[int, Callable[..., object], str]] = [
     (60, send_group_digests, QueueNames.WORKFLOW),
     (60, recover_broadcasts, QueueNames.BROADCAST),
     (300, sync_mp_tags, QueueNames.BROADCAST),
+    # Daily (the period starts 08:00 county time); a retraining takes seconds and is skipped when there
+    # are too few new corrections.
+    (24 * 60 * 60, retrain_classifier, QueueNames.WORKFLOW),
 ]
 
 
