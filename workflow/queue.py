@@ -35,7 +35,7 @@ from workflow.scope import (
     visible_filter,
     visible_ticket,
 )
-from workflow.tickets import REVIEW_FIELD, needs_review, needs_review_filter
+from workflow.tickets import CANDIDATES_FIELD, REVIEW_FIELD, needs_review, needs_review_filter
 from workflow.transitions import ActionRefused, apply_action
 
 S = TicketStatus
@@ -431,6 +431,10 @@ def _event_details(event, names: dict[str, str]) -> list[str]:
     return details
 
 
+# Ticket fields the page shows in their own place, or not at all.
+HIDDEN_FIELDS = ("original_text", "paused_from", "routed_by", REVIEW_FIELD, CANDIDATES_FIELD)
+
+
 def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
     """Everything the ticket page shows, masked for the user's role."""
     unmasked = user.sees_personal_data
@@ -442,9 +446,11 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         event_codes += [h.get("node") for h in data.get("handlers") or [] if isinstance(h, dict)]
         changes = data.get("changes") if isinstance(data.get("changes"), dict) else {}
         event_codes += [(changes.get("grid") or {}).get(k) for k in ("from", "to")]
+    candidates = [c for c in (ticket.fields or {}).get(CANDIDATES_FIELD) or [] if isinstance(c, str)]
     names = node_names(
         [ticket.grid_code, ticket.owner_code, *[h.node_code for h in ticket.handlers], *[c for c in event_codes if c]]
     )
+    names.update(node_names(candidates))
     originals = db.session.execute(
         db.select(InboundMessage.received_at, InboundMessage.channel, InboundMessage.content)
         .filter(InboundMessage.ticket_id == ticket.id, InboundMessage.content.is_not(None))
@@ -519,7 +525,7 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
     ]
     fields = {}
     for key, value in (ticket.fields or {}).items():
-        if key in ("original_text", "paused_from", "routed_by", REVIEW_FIELD) or value in (None, "", [], {}):
+        if key in HIDDEN_FIELDS or value in (None, "", [], {}):
             continue
         text = value if isinstance(value, str) else str(value)
         fields[key] = text if unmasked else (mask_name(text) if key == "reporter" else mask_text(text))
@@ -532,6 +538,7 @@ def ticket_page(ticket: Ticket, user: User, now: datetime) -> dict:
         "owner_name": names.get(ticket.owner_code, ticket.owner_code or ""),
         "description": mask(ticket.description),
         "needs_review": needs_review(ticket),
+        "place_candidates": [names.get(code, code) for code in candidates],
         "urgency_reason": mask(ticket.urgency_reason) if ticket.urgency_reason else "",
         "words": words,
         "attachments": attachments,

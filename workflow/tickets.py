@@ -93,12 +93,18 @@ def apply_demand(ticket: Ticket, demand, reporter_grid: str | None) -> None:
 # The 待分类 mark in ticket.fields: "pending" while a person has to confirm the parser's guessed category,
 # "done" once staff corrected or confirmed it (kept, so the share that abstained can still be counted).
 REVIEW_FIELD = "review"
+# The region nodes an ambiguous place name may mean (Location.candidates); the ticket is routed to the node
+# they share until staff choose.
+CANDIDATES_FIELD = "place_candidates"
 
 
 def mark_for_review(ticket: Ticket, demand) -> None:
     """Send a ticket whose category the parser was unsure of (Demand.needs_review) to the 待分类 queue."""
     if getattr(demand, "needs_review", False):
         ticket.fields[REVIEW_FIELD] = "pending"
+    candidates = list(getattr(demand.location, "candidates", None) or [])
+    if candidates:  # an ambiguous place: the nodes it may mean, for staff to pick the grid
+        ticket.fields[CANDIDATES_FIELD] = candidates[:10]
 
 
 def needs_review(ticket: Ticket) -> bool:

@@ -8,10 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from models import utcnow
+from handlers.parsing import get_parser
+from models import db, utcnow
 from tests.web.api.test_tickets_api import get, token_for
 from tests.web.console.helpers import load, new_ticket, signed_in
 from tests.web.console.test_console import queue_numbers
+from workflow.tickets import create_ticket
 
 UNSURE = "阳光花园那个事情到底有没有人管啊，说了好久了"
 UNSURE_TOO = "幸福里小区的事情到底有没有人管啊"
@@ -116,3 +118,20 @@ def test_the_ticket_page_names_the_urgency_reason(region, tickets):
     assert gas.urgency == "urgent" and gas.urgency_reason
     html = grid.get(f"/console/tickets/{tickets['gas']}").get_data(as_text=True)
     assert "紧急判断依据" in html and gas.urgency_reason in html
+
+
+def test_an_ambiguous_place_lists_its_candidates_on_the_ticket_page(region):
+    with region.app_context():
+        demand = get_parser(region.instance_path).parse("东大社区的路灯坏了")
+        # a name shared by two grids of the community (the parser's Location.candidates)
+        demand.location.grid, demand.location.candidates = None, ["990101001001", "990101001002"]
+        ticket = create_ticket(
+            demand=demand, channel="mp", now=utcnow(), reporter_channel="mp", reporter_id="oAmb", actor="resident:oAmb"
+        )
+        db.session.commit()
+        ticket_id, grid_code = ticket.id, ticket.grid_code
+    assert grid_code is None  # not guessed
+    town, _ = signed_in(region, "liuhm", "staff", "990101")
+    html = town.get(f"/console/tickets/{ticket_id}").get_data(as_text=True)
+    assert 'id="place-candidates"' in html and "东大社区第一网格" in html and "东大社区第二网格" in html
+    assert "place_candidates" not in html
