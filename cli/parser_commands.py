@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 import unicodedata
@@ -156,8 +157,20 @@ def train_classifier_command(file: Path, folds: int, force: bool) -> None:
         click.echo(
             f"trained on {report.n_samples} messages in {elapsed:.1f} s; saved {comparison.model_path} (now in use)"
         )
+        _keep_history(file)
     else:
         click.echo(
             f"trained on {report.n_samples} messages in {elapsed:.1f} s; the current model stays in use "
             "(--force to replace it anyway)"
         )
+
+
+def _keep_history(file: Path) -> None:
+    """Keep the history behind the model in use, for the daily retraining from staff corrections."""
+    from reports.retraining import history_path  # models need the app being built (see _region_tree)
+
+    target = history_path(demand.model_dir_for(current_app.instance_path))
+    if current_app.config.get("CLASSIFIER_HISTORY_FILE") or target.resolve() == file.resolve():
+        return  # the county names its own history file, or this is the kept copy already
+    shutil.copyfile(file, target)
+    click.echo(f"kept {file} as {target}: the daily retraining adds the console's corrections to it")

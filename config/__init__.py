@@ -139,6 +139,11 @@ class Config:
     MAP_TILE_SUBDOMAINS = "01234567"
     MAP_TILE_ATTRIBUTION = ""
     MAP_LIBRARY_DIR = str(PROJECT_DIR / "vendor" / "leaflet")
+    # Learning from staff (jobs.classifier, daily): retrain the category model once at least this many
+    # tickets were corrected in the console, from this history CSV (text,label) plus the corrections;
+    # empty means the copy `flask train-classifier` keeps beside the model (<instance>/models/history.csv).
+    CLASSIFIER_MIN_CORRECTIONS = 20
+    CLASSIFIER_HISTORY_FILE = ""
 
 
 class DevelopmentConfig(Config):
@@ -186,9 +191,11 @@ _ENV_KEYS = (
     "MAP_TILE_SUBDOMAINS",
     "MAP_TILE_ATTRIBUTION",
     "MAP_LIBRARY_DIR",
+    "CLASSIFIER_HISTORY_FILE",
 )
 _FLOAT_ENV_KEYS = ("COUNTY_RADIUS_KM", "NEAREST_GRID_MAX_KM")
 _INT_ENV_KEYS = (
+    "CLASSIFIER_MIN_CORRECTIONS",
     "INTAKE_FLAG_TTL",
     "INTAKE_BURST_RATE",
     "DELIVERY_CLAIM_TTL",

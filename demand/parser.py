@@ -472,6 +472,7 @@ class DemandParser:
                 merged.category, merged.subcategory = combined.category, combined.subcategory
                 merged.confidence, merged.classifier = combined.confidence, combined.classifier
                 merged.evidence = combined.evidence
+                merged.needs_review = combined.needs_review
             if demand.urgency != "urgent" and combined.urgency == "urgent" and "urgent" not in demand.fields:
                 merged.urgency, merged.urgency_reason = combined.urgency, combined.urgency_reason
             merged.contacts = list(demand.contacts) + [c for c in combined.contacts if c not in demand.contacts]

@@ -16,6 +16,7 @@ from config.queues import QueueNames
 from delivery.outbox import recover_outbox
 from delivery.robots import sweep_robots
 from handlers.media import recover_media
+from jobs.classifier import retrain_classifier
 from jobs.group_digests import send_group_digests
 from jobs.intake import recover_inbound
 from jobs.sweep import sweep_deadlines
@@ -35,6 +36,9 @@ PERIODIC: list[tuple] = [
     (300, recover_media, QueueNames.DELIVERY),
     # Daily (and at a worker's first tick of the day): followers who never wrote become known residents.
     (86400, sync_followers, QueueNames.BROADCAST, {"job_timeout": 3600}),
+    # Daily (the period starts 08:00 county time); a retraining takes seconds and is skipped when there
+    # are too few new corrections.
+    (24 * 60 * 60, retrain_classifier, QueueNames.WORKFLOW),
 ]
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from models import RegionNode, Ticket, TicketEvent, TicketStatus, db, node_by_code
+from workflow.tickets import REVIEW_FIELD
 
 RESOLVED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 OPEN = (TicketStatus.ASSIGNED, TicketStatus.SIGNED, TicketStatus.PROCESSING, TicketStatus.WAITING)
@@ -85,12 +86,16 @@ def _figures(tickets: Sequence[Ticket], on_time: set[int], now: datetime) -> dic
     overdue = sum(1 for t in tickets if t.status in OPEN and t.due_at is not None and t.due_at < now)
     sign_minutes = [(t.signed_at - t.created_at).total_seconds() / 60 for t in tickets if t.signed_at]
     resolve_hours = [(t.resolved_at - t.created_at).total_seconds() / 3600 for t in resolved]
+    abstained = sum(1 for t in tickets if (t.fields or {}).get(REVIEW_FIELD))
     return {
         "received": received,
         "signed_on_time": signed_in_time,
         "resolved": len(resolved),
         "overdue": overdue,
         "escalated": sum(1 for t in tickets if t.escalation_level > 0),
+        # Tickets whose category the parser abstained on (sent to 待分类), whether reviewed since or not.
+        "abstained": abstained,
+        "abstain_rate": _rate(abstained, received),
         "rated": len(rated),
         "satisfied": len(satisfied),
         "response_rate": _rate(signed_in_time, received),

@@ -30,6 +30,7 @@ from workflow.duplicates import Possible, possible_duplicates, splittable
 from workflow.policy import READ_ONLY_ROLES, ActionRefused, Actor, area_codes, may, sees_personal_data, visible_filter
 from workflow.rules.sla import LOCAL_TZ
 from workflow.scope import node_names
+from workflow.tickets import CANDIDATES_FIELD, REVIEW_FIELD, needs_review, needs_review_filter
 
 S = TicketStatus
 PER_PAGE = 50
@@ -190,6 +191,7 @@ class QueueFilters:
     urgency: str = ""
     grid: str = ""
     overdue: bool = False
+    review: bool = False  # only the 待分类 tickets (category to be confirmed by a person)
     date_from: date | None = None
     date_to: date | None = None
     q: str = ""
@@ -211,6 +213,7 @@ class QueueFilters:
         filters.urgency = urgency if urgency in URGENCY_LABELS else ""
         filters.grid = (args.get("grid") or "").strip()[:32]
         filters.overdue = (args.get("overdue") or "") in ("1", "on", "true")
+        filters.review = (args.get("review") or "") in ("1", "on", "true")
         filters.q = (args.get("q") or "").strip()[:100]
         for name in ("date_from", "date_to"):
             value = (args.get(name) or "").strip()
@@ -234,6 +237,7 @@ class QueueFilters:
             "urgency": self.urgency,
             "grid": self.grid,
             "overdue": "1" if self.overdue else "",
+            "review": "1" if self.review else "",
             "date_from": self.date_from.isoformat() if self.date_from else "",
             "date_to": self.date_to.isoformat() if self.date_to else "",
             "q": self.q,
@@ -263,6 +267,7 @@ class QueueRow:
     overdue: bool
     escalation_level: int
     possible: list[Possible] = field(default_factory=list)  # 可能重复
+    needs_review: bool = False  # in 待分类: `category` is the parser's suggestion
 
 
 @dataclass
@@ -292,6 +297,8 @@ def queue_query(actor: Actor, filters: QueueFilters, now: datetime, codes: list[
         query = query.filter(Ticket.grid_code == filters.grid)
     if filters.overdue:
         query = query.filter(Ticket.status.in_([str(s) for s in RUNNING]), next_due_expr() < now)
+    if filters.review:
+        query = query.filter(needs_review_filter())
     if filters.date_from:
         query = query.filter(Ticket.created_at >= local_day_start(filters.date_from))
     if filters.date_to:
@@ -304,6 +311,17 @@ def queue_query(actor: Actor, filters: QueueFilters, now: datetime, codes: list[
         )
         query = query.filter(db.or_(Ticket.number.startswith(filters.q, autoescape=True), text))
     return query
+
+
+def review_count(actor: Actor) -> int:
+    """How many open tickets in the actor's area wait in 待分类 (the tab's badge)."""
+    query = db.select(db.func.count(Ticket.id)).filter(
+        visible_filter(actor),
+        Ticket.merged_into_id.is_(None),
+        Ticket.status.in_([str(s) for s in OPEN_STATUSES]),
+        needs_review_filter(),
+    )
+    return db.session.execute(query).scalar_one()
 
 
 def search_queue(actor: Actor, filters: QueueFilters, now: datetime) -> QueuePage:
@@ -353,6 +371,7 @@ def search_queue(actor: Actor, filters: QueueFilters, now: datetime) -> QueuePag
                 overdue=running and left_state == "overdue",
                 escalation_level=t.escalation_level,
                 possible=possible.get(t.id, []),
+                needs_review=needs_review(t),
             )
         )
     return QueuePage(rows=rows, total=total, page=page, pages=pages, per_page=filters.per_page)
@@ -442,11 +461,17 @@ def _event_details(event, names: dict[str, str]) -> list[str]:
                 details.append(f"{CORRECTABLE.get(name, name)}：{old or '空'} → {new or '空'}")
     if data.get("channel") in ACTOR_CHANNEL_LABELS:
         details.append(f"渠道：{ACTOR_CHANNEL_LABELS[data['channel']]}")
+    if isinstance(data.get("reviewed"), dict):
+        details.append(f"待分类已处理：确认类别为{data['reviewed'].get('category') or '空'}")
     if "on_time" in data:
         details.append("按时" if data["on_time"] else "超时")
     if data.get("reason") and event.kind == "assigned":
         details.append(f"依据：{routing_reason(data['reason'])}")
     return details
+
+
+# Ticket fields the page shows in their own place, or not at all.
+HIDDEN_FIELDS = ("original_text", "paused_from", "routed_by", REVIEW_FIELD, CANDIDATES_FIELD)
 
 
 def reporter_names(ticket: Ticket) -> list[str]:
@@ -465,9 +490,11 @@ def ticket_page(ticket: Ticket, actor: Actor, now: datetime) -> dict:
         event_codes += [h.get("node") for h in data.get("handlers") or [] if isinstance(h, dict)]
         changes = data.get("changes") if isinstance(data.get("changes"), dict) else {}
         event_codes += [(changes.get("grid") or {}).get(k) for k in ("from", "to")]
+    candidates = [c for c in (ticket.fields or {}).get(CANDIDATES_FIELD) or [] if isinstance(c, str)]
     names = node_names(
         [ticket.grid_code, ticket.owner_code, *[h.node_code for h in ticket.handlers], *[c for c in event_codes if c]]
     )
+    names.update(node_names(candidates))
     originals = db.session.execute(
         db.select(InboundMessage.received_at, InboundMessage.channel, InboundMessage.content)
         .filter(InboundMessage.ticket_id == ticket.id, InboundMessage.content.is_not(None))
@@ -561,7 +588,7 @@ def ticket_page(ticket: Ticket, actor: Actor, now: datetime) -> dict:
     ]
     fields = {}
     for key, value in (ticket.fields or {}).items():
-        if key in ("original_text", "paused_from", "routed_by") or value in (None, "", [], {}):
+        if key in HIDDEN_FIELDS or value in (None, "", [], {}):
             continue
         text = value if isinstance(value, str) else str(value)
         fields[key] = text if unmasked else (mask_name(text) if key == "reporter" else mask(text))
@@ -575,6 +602,9 @@ def ticket_page(ticket: Ticket, actor: Actor, now: datetime) -> dict:
         "grid_name": names.get(ticket.grid_code, ticket.grid_code or ""),
         "owner_name": names.get(ticket.owner_code, ticket.owner_code or ""),
         "description": mask(ticket.description),
+        "needs_review": needs_review(ticket),
+        "place_candidates": [names.get(code, code) for code in candidates],
+        "urgency_reason": mask(ticket.urgency_reason) if ticket.urgency_reason else "",
         "words": words,
         "attachments": attachments,
         "media": media,
@@ -642,13 +672,25 @@ def correct_ticket(
         "grid": ticket.grid_code,
     }
     changes = {k: {"from": old[k], "to": new[k]} for k in new if (old[k] or None) != (new[k] or None)}
-    if not changes:
+    reviewed = needs_review(ticket)
+    if not changes and not reviewed:
         raise ActionRefused(400, "没有需要更正的内容")
     ticket.category, ticket.subcategory, ticket.urgency, ticket.grid_code = category, subcategory, urgency, grid
-    if "category" in changes or "subcategory" in changes:
+    if "category" in changes or "subcategory" in changes or reviewed:
         ticket.confidence = 1.0  # a person decided
+    extra: dict = {}
+    if reviewed:
+        # Out of 待分类: saving the form, changed or not, is a person's decision on the category.
+        ticket.fields = {**(ticket.fields or {}), REVIEW_FIELD: "done"}
+        extra["reviewed"] = {"suggested": old["category"], "category": category}
     event = add_event(
-        ticket, "corrected", actor.label, (note or "").strip()[:2000] or None, changes=changes, channel=actor.channel
+        ticket,
+        "corrected",
+        actor.label,
+        (note or "").strip()[:2000] or None,
+        changes=changes,
+        channel=actor.channel,
+        **extra,
     )
     event.created_at = now
     return event

@@ -102,6 +102,33 @@ def apply_demand(ticket: Ticket, demand, reporter_grid: str | None) -> None:
     ticket.owner_member_id = _member_with_role(assignment.owner_code, assignment.member_role)
     ticket.closable_tier = assignment.closable_tier
     ticket.fields["routed_by"] = assignment.reason
+    mark_for_review(ticket, demand)
+
+
+# The 待分类 mark in ticket.fields: "pending" while a person has to confirm the parser's guessed category,
+# "done" once staff corrected or confirmed it (kept, so the share that abstained can still be counted).
+REVIEW_FIELD = "review"
+# The region nodes an ambiguous place name may mean (Location.candidates); the ticket is routed to the node
+# they share until staff choose.
+CANDIDATES_FIELD = "place_candidates"
+
+
+def mark_for_review(ticket: Ticket, demand) -> None:
+    """Send a ticket whose category the parser was unsure of (Demand.needs_review) to the 待分类 queue."""
+    if getattr(demand, "needs_review", False):
+        ticket.fields[REVIEW_FIELD] = "pending"
+    candidates = list(getattr(demand.location, "candidates", None) or [])
+    if candidates:  # an ambiguous place: the nodes it may mean, for staff to pick the grid
+        ticket.fields[CANDIDATES_FIELD] = candidates[:10]
+
+
+def needs_review(ticket: Ticket) -> bool:
+    return (ticket.fields or {}).get(REVIEW_FIELD) == "pending"
+
+
+def needs_review_filter():
+    """SQL condition for tickets waiting in 待分类 (portable JSON access: SQLite and PostgreSQL)."""
+    return Ticket.fields[REVIEW_FIELD].as_string() == "pending"
 
 
 def _active_or_none(code: str | None) -> str | None:

@@ -58,3 +58,11 @@ def test_unsure_demands_need_review_and_say_so(parser: DemandParser) -> None:
 def test_an_officer_category_is_never_sent_to_review(parser: DemandParser) -> None:
     demand = parser.parse("【事项】其他【类别】民政【地点】阳光花园")
     assert demand.classifier == "officer" and not demand.needs_review
+
+
+def test_an_answer_that_names_the_matter_lifts_the_review_flag(parser: DemandParser) -> None:
+    unsure = parser.parse("那个事情到底有没有人管啊，说了好久了")
+    merged = parser.merge(unsure, "阳光花园3号楼门口路灯不亮好几天了")
+    assert unsure.needs_review and merged.category == "城乡建设" and not merged.needs_review
+    still_unsure = parser.merge(parser.parse("阳光花园3号楼门口"), "那个事情到底有没有人管啊")
+    assert still_unsure.needs_review

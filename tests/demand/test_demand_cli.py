@@ -69,6 +69,8 @@ def test_train_classifier_reports_and_saves_a_model_in_use(app, cli, tmp_path: P
     assert "macro-F1" in result.output and "环境保护" in result.output
     model_dir = demand.model_dir_for(app.instance_path)
     assert (model_dir / "LATEST").read_text() == "classifier-v0001.pkl"
+    # the history behind the model in use is kept for the daily retraining from staff corrections
+    assert (model_dir / "history.csv").read_bytes() == data.read_bytes() and "kept" in result.output
     parsed = json.loads(cli.invoke(args=["parse", "楼里停水了"]).output)
     assert parsed["category"] == "城乡建设"
 

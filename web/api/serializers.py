@@ -5,6 +5,7 @@ from __future__ import annotations
 from models import Ticket
 from ops.privacy import mask_id_card, mask_name, mask_phone, mask_text
 from workflow.duplicates import Possible, possible_duplicates
+from workflow.tickets import needs_review
 
 
 def iso(moment) -> str | None:
@@ -36,6 +37,8 @@ def ticket_dict(
         "category": ticket.category,
         "subcategory": ticket.subcategory,
         "confidence": ticket.confidence,
+        # In the 待分类 queue: `category` is the parser's suggestion, a person has to confirm it.
+        "needs_review": needs_review(ticket),
         "urgency": ticket.urgency,
         "urgency_reason": ticket.urgency_reason,
         "grid": ticket.grid_code,

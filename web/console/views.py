@@ -24,6 +24,7 @@ from workflow.queue import (
     URGENCY_LABELS,
     QueueFilters,
     local_day_start,
+    review_count,
     search_queue,
     ticket_page,
 )
@@ -59,6 +60,7 @@ def queue():
         grids=region_choices(g.user, ("grid",)),
         home=home_node(g.user),
         may_act=g.user.role not in READ_ONLY_ROLES,
+        review_count=review_count(g.actor),
     )
     elapsed = (time.perf_counter() - started) * 1000
     return body, 200, {"Server-Timing": f"queue;dur={elapsed:.1f}"}

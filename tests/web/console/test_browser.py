@@ -240,3 +240,31 @@ def test_a_possible_duplicate_shows_on_the_ticket_page_and_merges_with_one_click
     page.wait_for_selector("#ticket-status:has-text('已结案')")
     assert page.locator("#possible-duplicates").count() == 0
     assert load(region, newer).merged_into_id == older
+
+
+def test_review_an_unsure_ticket_from_the_review_tab(region, live_server, browser_page, tmp_path):
+    page, base = browser_page, live_server
+    now = utcnow()
+    unsure = new_ticket(region, "阳光花园那个事情到底有没有人管啊，说了好久了", now - timedelta(hours=1), "oR1")
+    new_ticket(region, "阳光花园3号楼门口路灯不亮好几天了，晚上很黑", now - timedelta(hours=2), "oR2")
+    make_user(region, "liuhm", "staff", "990101")
+    number = load(region, unsure).number
+
+    sign_in(page, base, "liuhm")
+    assert "1" in page.locator("#tab-review").inner_text()
+    page.click("#tab-review")
+    page.wait_for_url(re.compile(r".*review=1.*"))
+    rows = page.locator("tr[data-ticket]")
+    assert rows.count() == 1 and rows.first.get_attribute("data-ticket") == number
+    assert "建议" in rows.first.inner_text()
+    shot(page, tmp_path, "review-queue")
+
+    page.click(f'tr[data-ticket="{number}"] a')
+    page.wait_for_selector("#needs-review")
+    page.select_option("#correct-category", "城乡建设")
+    page.click('#correct button[type="submit"]')
+    page.wait_for_selector("text=待分类已处理")
+    assert page.locator("#needs-review").count() == 0
+    page.goto(f"{base}/console/?review=1")
+    assert page.locator("tr[data-ticket]").count() == 0
+    assert load(region, unsure).category == "城乡建设"

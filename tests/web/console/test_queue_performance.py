@@ -48,7 +48,7 @@ def _rows(count: int, grids: list[str], start_id: int, now):
             "description": f"第{i}号诉求：阳光花园{i % 40}号楼门口路灯不亮，晚上出行不便",
             "location_text": f"阳光花园{i % 40}号楼",
             "missing": [],
-            "fields": {},
+            "fields": {"review": "pending"} if i % 23 == 0 else {},  # some wait in 待分类
             "created_at": created,
             "updated_at": created,
             "sign_due_at": created + timedelta(hours=24),
@@ -92,6 +92,7 @@ def test_queue_with_ten_thousand_open_tickets_renders_fast(region, capsys):
         ("town queue, category+urgency", town, "/console/?category=城乡建设&urgency=normal"),
         ("town queue, text search", town, "/console/?q=阳光花园7号楼"),
         ("town queue, number search", town, "/console/?q=261100000042"),
+        ("town queue, 待分类", town, "/console/?review=1"),
         ("county queue (12,000 open)", county, "/console/"),
     ]
     figures = []
