@@ -20,6 +20,7 @@ from models import AuditEvent, Ticket, User, db, utcnow
 from ops.queue import enqueue, get_queue
 from reports.retraining import HISTORY_FILE, KEPT, RETRAINED
 from tests.web.console.helpers import new_ticket
+from workflow.policy import staff_actor
 from workflow.queue import correct_ticket
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -65,7 +66,7 @@ def correct(app, messages) -> None:
             form = {"category": label, "urgency": ticket.urgency, "grid": ticket.grid_code}
             if label == ticket.category:  # already right: a confirmation is a person's label too
                 ticket.fields = {**ticket.fields, "review": "pending"}
-            correct_ticket(ticket, user, form, taxonomy(), utcnow())
+            correct_ticket(ticket, staff_actor(user, "console"), form, taxonomy(), utcnow())
         db.session.commit()
 
 
