@@ -47,7 +47,7 @@ figures: $(STAMP)
 # The database tests again, against PostgreSQL (TEST_DATABASE_URL defaults to the local server).
 test-postgres: $(STAMP) $(MAP_LIBRARY)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
-		$(PY) -m pytest -q -m "db" $(PYTEST_ARGS)
+		$(PY) -m pytest -q -n $(TEST_WORKERS) -m "db" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.webhook_bench
