@@ -23,6 +23,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
 DOC = Path(os.environ.get("RELIABILITY_DOC") or PROJECT / "instance" / "reliability.md")
+LOCK = PROJECT / "instance" / "reliability.lock"  # untracked, wherever DOC is
 _JSON_MARK = re.compile(r"<!-- figures-json\n(.*?)\n-->", re.S)
 SECTIONS = {
     "fault": "Faults survived",
@@ -117,7 +118,8 @@ def write() -> Path | None:
         return None
     _written = True
     DOC.parent.mkdir(parents=True, exist_ok=True)
-    with open(DOC.with_suffix(".lock"), "w") as lock:
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _merge_and_write()
 

@@ -13,6 +13,8 @@ ERRORS = {400: "bad_request", 403: "forbidden", 404: "not_found", 409: "conflict
 
 @bp.before_request
 def require_token():
+    if any("\x00" in value for value in request.args.values()):  # no database text column can hold it
+        return jsonify(error="bad_request", message="参数中不能含有 NUL 字符"), 400
     user = authenticate(request.headers.get("Authorization", ""))
     if user is None:
         return jsonify(error="unauthorized", message="需要有效的 API 令牌（Authorization: Bearer <token>）"), 401

@@ -155,6 +155,8 @@ def check_request() -> None:
                 unquote_to_bytes(pair.replace(b"+", b" ")).decode("utf-8")
             except UnicodeDecodeError:
                 raise Open311Error(400, "the request is not valid UTF-8 (GeoReport v2 takes UTF-8 only)") from None
+    if any("\x00" in value for value in request.values.values()):  # no database text column can hold it
+        raise Open311Error(400, "parameters must not contain NUL characters")
     wanted = current_app.config.get("OPEN311_JURISDICTION") or ""
     given = (request.values.get("jurisdiction_id") or "").strip()
     if wanted and given and given != wanted:
