@@ -451,24 +451,21 @@ def recover_outbox(older_than_seconds: int = 300, limit: int = 5000) -> int:
     )
 
 
-def enqueue_delivery(outbox_id: int) -> bool:
+def _enqueue_send(outbox_id: int, job_id: str) -> bool:
     return enqueue(
         deliver_outbox,
         outbox_id,
         queue=QueueNames.DELIVERY,
-        job_id=f"outbox-{outbox_id}",
+        job_id=job_id,
         retry=DELIVERY_RETRY,
         on_failure=Callback(on_delivery_failure),
     )
+
+
+def enqueue_delivery(outbox_id: int) -> bool:
+    return _enqueue_send(outbox_id, f"outbox-{outbox_id}")
 
 
 def enqueue_resend(outbox_id: int) -> bool:
     """Staff re-sent a failed message: a job of its own (the message's first job may still be recorded)."""
-    return enqueue(
-        deliver_outbox,
-        outbox_id,
-        queue=QueueNames.DELIVERY,
-        job_id=f"outbox-{outbox_id}-resend-{int(time.time() * 1000)}",
-        retry=DELIVERY_RETRY,
-        on_failure=Callback(on_delivery_failure),
-    )
+    return _enqueue_send(outbox_id, f"outbox-{outbox_id}-resend-{int(time.time() * 1000)}")
