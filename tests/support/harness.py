@@ -102,14 +102,11 @@ class RedisServer:
         self.kill()
 
 
-def worker_env(database_url: str, redis_url: str, api_base: str, **extra: str) -> dict:
-    env = dict(os.environ)
-    for key in ("TEST_DATABASE_URL", "TEST_REDIS_URL"):
-        env.pop(key, None)
+def service_env(api_base: str, drop: tuple[str, ...] = (), **settings: str) -> dict:
+    """This process's environment for a service process of the tests: the test account's WeChat keys, every
+    API call to the fake at `api_base`, the given settings; the variables in `drop` left out."""
+    env = {key: value for key, value in os.environ.items() if key not in ("TEST_DATABASE_URL", "TEST_REDIS_URL", *drop)}
     env.update(
-        APP_ENV="test",
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
         WECHAT_TOKEN=TOKEN,
         WECHAT_APPID=APPID,
         WECHAT_SECRET="appsecret",
@@ -118,9 +115,13 @@ def worker_env(database_url: str, redis_url: str, api_base: str, **extra: str) -
         WECOM_API_BASE=api_base,
         WORKER_NICE="0",
         PYTHONUNBUFFERED="1",
-        **extra,
+        **settings,
     )
     return env
+
+
+def worker_env(database_url: str, redis_url: str, api_base: str, **extra: str) -> dict:
+    return service_env(api_base, APP_ENV="test", DATABASE_URL=database_url, REDIS_URL=redis_url, **extra)
 
 
 class Worker:

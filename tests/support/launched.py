@@ -17,27 +17,14 @@ from pathlib import Path
 
 import requests
 
-from tests.support.harness import PROJECT, wait_for
-from tests.support.wechat_push import AES_KEY, APPID, TOKEN
+from tests.support.harness import PROJECT, service_env, wait_for
 
 
 def launch_env(instance: Path, port: int, api_base: str) -> dict:
-    env = dict(os.environ)
-    for key in ("TEST_DATABASE_URL", "TEST_REDIS_URL", "DATABASE_URL", "REDIS_URL", "APP_ENV"):
-        env.pop(key, None)
-    env.update(
-        INSTANCE_PATH=str(instance),
-        PORT=str(port),
-        WECHAT_TOKEN=TOKEN,
-        WECHAT_APPID=APPID,
-        WECHAT_SECRET="appsecret",
-        WECHAT_AES_KEY=AES_KEY,
-        WECHAT_API_BASE=api_base,
-        WECOM_API_BASE=api_base,
-        WORKER_NICE="0",
-        PYTHONUNBUFFERED="1",
+    """As `make run` on a fresh machine: its own SQLite file and embedded Redis under `instance`."""
+    return service_env(
+        api_base, drop=("DATABASE_URL", "REDIS_URL", "APP_ENV"), INSTANCE_PATH=str(instance), PORT=str(port)
     )
-    return env
 
 
 class LaunchedStack:
